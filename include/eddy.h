@@ -1,0 +1,13 @@
+/* eddy: Node.js's concurrency architecture as a C library. Only #includes live here. */
+#ifndef EDDY_H
+#define EDDY_H
+
+#include "eddy/error.h"
+#include "eddy/loop.h"
+#include "eddy/timer.h"
+#include "eddy/immediate.h"
+#include "eddy/async.h"
+#include "eddy/signal.h"
+#include "eddy/pool.h"
+
+#endif

@@ -1,0 +1,158 @@
+/* Internal interfaces shared by the library's layers. Nothing here is public API. */
+#ifndef EDDY_INTERNAL_H
+#define EDDY_INTERNAL_H
+
+#include <assert.h>
+#include <stdbool.h>
+
+#include "eddy.h"
+
+#define EDDY_EXPORT __attribute__((visibility("default")))
+
+/* ---- intrusive queue ---------------------------------------------------------------------- */
+
+static inline void eddy__queue_init(eddy_queue_t *q)
+{
+    q->next = q;
+    q->prev = q;
+}
+
+static inline bool eddy__queue_empty(const eddy_queue_t *q)
+{
+    return q->next == q;
+}
+
+static inline void eddy__queue_insert_tail(eddy_queue_t *head, eddy_queue_t *node)
+{
+    node->next = head;
+    node->prev = head->prev;
+    head->prev->next = node;
+    head->prev = node;
+}
+
+static inline void eddy__queue_remove(eddy_queue_t *node)
+{
+    node->prev->next = node->next;
+    node->next->prev = node->prev;
+    eddy__queue_init(node); /* removing twice is harmless */
+}
+
+/* Moves every node of `from` to the (empty) list `to`, leaving `from` empty. */
+static inline void eddy__queue_move(eddy_queue_t *from, eddy_queue_t *to)
+{
+    if (eddy__queue_empty(from)) {
+        eddy__queue_init(to);
+        return;
+    }
+    to->next = from->next;
+    to->prev = from->prev;
+    to->next->prev = to;
+    to->prev->next = to;
+    eddy__queue_init(from);
+}
+
+/* ---- handles ------------------------------------------------------------------------------ */
+
+enum {
+    EDDY__H_ACTIVE = 1u << 0,
+    EDDY__H_REF = 1u << 1,
+    EDDY__H_CLOSING = 1u << 2,
+    EDDY__H_CLOSED = 1u << 3,
+    EDDY__H_TYPE_BITS = 1u << 8 /* bits from here on belong to the handle type */
+};
+
+/* What a handle type does when closed. `close` runs inside eddy_close (stop everything,
+ * release descriptors); `closed` runs in the close phase just before the user's close_cb
+ * (cancelled write callbacks, for example). Either may be NULL. */
+struct eddy__handle_ops {
+    void (*close)(eddy_handle_t *h);
+    void (*closed)(eddy_handle_t *h);
+};
+
+void eddy__handle_init(eddy_loop_t *loop, eddy_handle_t *h, eddy_handle_type type,
+                       const struct eddy__handle_ops *ops);
+
+static inline void eddy__handle_start(eddy_handle_t *h)
+{
+    if (h->_flags & EDDY__H_ACTIVE)
+        return;
+    h->_flags |= EDDY__H_ACTIVE;
+    if (h->_flags & EDDY__H_REF)
+        h->loop->_active_handles++;
+}
+
+static inline void eddy__handle_stop(eddy_handle_t *h)
+{
+    if (!(h->_flags & EDDY__H_ACTIVE))
+        return;
+    h->_flags &= ~EDDY__H_ACTIVE;
+    if (h->_flags & EDDY__H_REF)
+        h->loop->_active_handles--;
+}
+
+/* Requests (writes, connects, pool work) keep the loop alive while in flight. */
+static inline void eddy__req_register(eddy_loop_t *loop)
+{
+    loop->_active_reqs++;
+}
+
+static inline void eddy__req_unregister(eddy_loop_t *loop)
+{
+    assert(loop->_active_reqs > 0);
+    loop->_active_reqs--;
+}
+
+/* ---- the backend contract (exactly one file in src/backend/ implements it) ---------------- */
+
+enum {
+    EDDY__IO_READ = 1u << 0,  /* readable, or a listener has connections */
+    EDDY__IO_WRITE = 1u << 1, /* writable (armed only after a partial write) */
+    EDDY__IO_HUP = 1u << 2,   /* the peer hung up (reported with READ) */
+    EDDY__IO_ERR = 1u << 3    /* an error is pending on the descriptor */
+};
+
+int eddy__backend_init(eddy_loop_t *loop);
+void eddy__backend_fini(eddy_loop_t *loop);
+/* Sets the interest for io (EDDY__IO_READ|WRITE); edge-triggered: callbacks must drain the
+ * descriptor until EAGAIN. events == 0 keeps the descriptor registered with no interest. */
+int eddy__backend_watch(eddy_loop_t *loop, eddy_io_t *io, unsigned events);
+/* Removes io; its events already collected in this poll are dropped. Call before close(fd). */
+void eddy__backend_unwatch(eddy_loop_t *loop, eddy_io_t *io);
+/* Waits up to timeout_ms (-1: no limit) and calls io->_cb for each ready descriptor;
+ * returns the number dispatched or a negative errno. */
+int eddy__backend_poll(eddy_loop_t *loop, int timeout_ms);
+
+static inline void eddy__io_init(eddy_io_t *io, int fd,
+                                 void (*cb)(eddy_loop_t *, eddy_io_t *, unsigned))
+{
+    io->_fd = fd;
+    io->_events = 0;
+    io->_cb = cb;
+}
+
+/* ---- phases and services of the loop, for the modules -------------------------------------- */
+
+/* Queues p to run in the next pending phase. */
+void eddy__pending_add(eddy_loop_t *loop, eddy_pending_t *p, void (*cb)(eddy_loop_t *, eddy_pending_t *));
+/* Takes p off the pending queue if it is there. */
+void eddy__pending_remove(eddy_pending_t *p);
+/* The loop-shared read buffer (allocated on first use, EDDY__READ_BUF_SIZE bytes). */
+#define EDDY__READ_BUF_SIZE (64 * 1024)
+char *eddy__loop_read_buf(eddy_loop_t *loop, size_t *size);
+/* Thread-safe: makes the loop's wake descriptor readable (coalesced). */
+void eddy__loop_wake(eddy_loop_t *loop);
+/* Creates the loop's wake eventfd and watcher if needed (loop thread only). */
+int eddy__loop_wake_init(eddy_loop_t *loop);
+/* Runs the after-callbacks of the loop's completed pool work (src/core/pool.c). */
+void eddy__pool_drain(eddy_loop_t *loop);
+/* Timers (src/core/timer.c): the loop's side. */
+void eddy__timers_run(eddy_loop_t *loop);
+int eddy__timers_next_timeout(const eddy_loop_t *loop); /* ms until the next due timer, or -1 */
+/* Signals (src/core/signal.c): releases the loop's signalfd. */
+void eddy__signal_loop_fini(eddy_loop_t *loop);
+/* Immediates and hooks (src/core/immediate.c). */
+void eddy__idle_run(eddy_loop_t *loop);
+void eddy__prepare_run(eddy_loop_t *loop);
+void eddy__check_run(eddy_loop_t *loop);
+
+#endif

@@ -1,0 +1,45 @@
+/* The test harness: each test file defines `test_cases`, a table ending in {NULL, NULL}.
+ * `test_x CASE` runs one case in this process (ctest does that, one process per case);
+ * `test_x` alone runs every case, each in a child process, and prints "N passed, N failed". */
+#ifndef EDDY_TEST_HARNESS_H
+#define EDDY_TEST_HARNESS_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    void (*fn)(void);
+} test_case_t;
+
+/** Defined by each test file; the last entry is {NULL, NULL}. */
+extern const test_case_t test_cases[];
+
+/** Fails the case (abort, so sanitizers and ctest both see it) with where and what. */
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/** Integer equality, printing both sides on failure. */
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                            \
+        if (check_a_ != check_b_) {                                                                \
+            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld vs %lld)\n", __FILE__,         \
+                    __LINE__, #a, #b, check_a_, check_b_);                                         \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/** Opens descriptors in this process, for leak checks (counts /proc/self/fd entries). */
+int test_open_fds(void);
+
+/** Picks a free loopback TCP port (bind to port 0, read it back, close). */
+int test_free_port(void);
+
+#endif
