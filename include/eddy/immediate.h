@@ -40,7 +40,7 @@ struct eddy_hook_s {
 
 /** Initialises an immediate that is not queued. */
 int eddy_immediate_init(eddy_loop_t *loop, eddy_immediate_t *imm);
-/** Queues the immediate for the check phase; -EALREADY if it is already queued. */
+/** Queues the immediate for the check phase; starting a queued immediate keeps its place. */
 int eddy_immediate_start(eddy_immediate_t *imm, eddy_immediate_cb cb);
 /** Takes a queued immediate off the queue (Node's clearImmediate). Idempotent. */
 int eddy_immediate_stop(eddy_immediate_t *imm);

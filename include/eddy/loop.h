@@ -115,7 +115,8 @@ struct eddy_loop_s {
     size_t _read_buf_size;
     /* signals: one signalfd per loop for the signals its handles watch */
     eddy_io_t _signal_io;
-    uint64_t _signal_mask;
+    uint64_t _signal_mask;     /* signals the signalfd reads */
+    uint64_t _signal_unblock;  /* of those, the ones eddy blocked and unblocks when done */
     eddy_queue_t _signals;
 };
 

@@ -1,0 +1,383 @@
+/* The loop: phases, run modes, liveness, close, walk, ref/unref, and Node's ordering rules. */
+#include "harness.h"
+
+#include <eddy.h>
+#include <pthread.h>
+#include <unistd.h>
+
+/* Counts iterations with an unref'd prepare hook, so tests can say "in a later iteration". */
+static unsigned iteration;
+static void count_iteration(eddy_prepare_t *p)
+{
+    iteration++;
+}
+
+static void start_counter(eddy_loop_t *loop, eddy_prepare_t *p)
+{
+    iteration = 0;
+    CHECK(eddy_prepare_init(loop, p) == 0);
+    CHECK(eddy_prepare_start(p, count_iteration) == 0);
+    eddy_unref(&p->handle);
+}
+
+static char order[64];
+static size_t order_len;
+static void note(char c)
+{
+    CHECK(order_len < sizeof order - 1);
+    order[order_len++] = c;
+    order[order_len] = 0;
+}
+
+static void close_walk_cb(eddy_handle_t *h, void *arg)
+{
+    if (!eddy_is_closing(h))
+        eddy_close(h, NULL);
+}
+
+/* Closes whatever the test left open, then requires the loop to close cleanly. */
+static void finish(eddy_loop_t *loop)
+{
+    eddy_walk(loop, close_walk_cb, NULL);
+    CHECK(eddy_run(loop, EDDY_RUN_DEFAULT) == 0);
+    CHECK_EQ(eddy_loop_close(loop), 0);
+}
+
+static void empty_loop_returns(void)
+{
+    eddy_loop_t loop;
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    CHECK(!eddy_loop_alive(&loop));
+    CHECK_EQ(eddy_run(&loop, EDDY_RUN_DEFAULT), 0);
+    CHECK_EQ(eddy_run(&loop, EDDY_RUN_ONCE), 0);
+    CHECK_EQ(eddy_run(&loop, EDDY_RUN_NOWAIT), 0);
+    CHECK_EQ(eddy_loop_close(&loop), 0);
+}
+
+/* One iteration with one of each phase's sources runs them in Node's phase order. */
+static eddy_timer_t po_timer;
+static eddy_idle_t po_idle;
+static eddy_prepare_t po_prepare;
+static eddy_check_t po_check;
+static eddy_immediate_t po_imm;
+static eddy_async_t po_async;
+static void po_timer_cb(eddy_timer_t *t) { note('T'); }
+static void po_idle_cb(eddy_idle_t *h) { note('I'); eddy_idle_stop(h); }
+static void po_prepare_cb(eddy_prepare_t *h) { note('P'); eddy_prepare_stop(h); }
+static void po_async_cb(eddy_async_t *a) { note('O'); }
+static void po_imm_cb(eddy_immediate_t *i) { note('C'); }
+static void po_check_cb(eddy_check_t *h) { note('K'); eddy_check_stop(h); }
+static void po_close_cb(eddy_handle_t *h) { note('X'); }
+
+static void phase_order(void)
+{
+    eddy_loop_t loop;
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    order_len = 0;
+    eddy_timer_init(&loop, &po_timer);
+    eddy_timer_start(&po_timer, po_timer_cb, 0, 0);
+    eddy_idle_init(&loop, &po_idle);
+    eddy_idle_start(&po_idle, po_idle_cb);
+    eddy_prepare_init(&loop, &po_prepare);
+    eddy_prepare_start(&po_prepare, po_prepare_cb);
+    CHECK_EQ(eddy_async_init(&loop, &po_async, po_async_cb), 0);
+    eddy_async_send(&po_async);
+    eddy_immediate_init(&loop, &po_imm);
+    eddy_immediate_start(&po_imm, po_imm_cb);
+    eddy_check_init(&loop, &po_check);
+    eddy_check_start(&po_check, po_check_cb);
+    eddy_close(&po_async.handle, po_close_cb);
+    /* The async was closed before the loop ran, so its send must not be delivered. */
+    eddy_run(&loop, EDDY_RUN_ONCE);
+    CHECK(strcmp(order, "TIPCKX") == 0);
+    finish(&loop);
+}
+
+/* From an I/O callback (the poll phase), an immediate always runs before a 0 ms timer. */
+static eddy_timer_t io_timer;
+static eddy_immediate_t io_imm;
+static eddy_async_t io_async;
+static void io_timer_cb(eddy_timer_t *t) { note('T'); }
+static void io_imm_cb(eddy_immediate_t *i) { note('I'); }
+static void io_async_cb(eddy_async_t *a)
+{
+    eddy_timer_start(&io_timer, io_timer_cb, 0, 0);
+    eddy_immediate_start(&io_imm, io_imm_cb);
+    eddy_close(&a->handle, NULL);
+}
+
+static void immediate_before_timer_from_io(void)
+{
+    for (int round = 0; round < 50; round++) {
+        eddy_loop_t loop;
+        CHECK_EQ(eddy_loop_init(&loop), 0);
+        order_len = 0;
+        eddy_timer_init(&loop, &io_timer);
+        eddy_immediate_init(&loop, &io_imm);
+        CHECK_EQ(eddy_async_init(&loop, &io_async, io_async_cb), 0);
+        eddy_async_send(&io_async);
+        eddy_run(&loop, EDDY_RUN_DEFAULT);
+        CHECK(strcmp(order, "IT") == 0);
+        finish(&loop);
+    }
+}
+
+/* An immediate queued inside an immediate callback runs in the next iteration. */
+static eddy_immediate_t nest_a, nest_b;
+static unsigned nest_a_iter, nest_b_iter;
+static void nest_b_cb(eddy_immediate_t *i) { nest_b_iter = iteration; }
+static void nest_a_cb(eddy_immediate_t *i)
+{
+    nest_a_iter = iteration;
+    eddy_immediate_start(&nest_b, nest_b_cb);
+}
+
+static void immediate_in_immediate_runs_next_iteration(void)
+{
+    eddy_loop_t loop;
+    eddy_prepare_t counter;
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    start_counter(&loop, &counter);
+    eddy_immediate_init(&loop, &nest_a);
+    eddy_immediate_init(&loop, &nest_b);
+    eddy_immediate_start(&nest_a, nest_a_cb);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK(nest_a_iter >= 1);
+    CHECK_EQ(nest_b_iter, nest_a_iter + 1);
+    finish(&loop);
+}
+
+/* eddy_immediate_stop (clearImmediate) before the check phase: the callback never runs. */
+static eddy_immediate_t clr_a, clr_b;
+static int clr_b_ran;
+static void clr_b_cb(eddy_immediate_t *i) { clr_b_ran = 1; }
+static void clr_a_cb(eddy_immediate_t *i) { eddy_immediate_stop(&clr_b); }
+
+static void immediate_stop_cancels(void)
+{
+    eddy_loop_t loop;
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    eddy_immediate_init(&loop, &clr_a);
+    eddy_immediate_init(&loop, &clr_b);
+    eddy_immediate_start(&clr_a, clr_a_cb);
+    eddy_immediate_start(&clr_b, clr_b_cb);
+    CHECK(eddy_loop_alive(&loop));
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(clr_b_ran, 0);
+    CHECK(!eddy_is_active(&clr_b.handle));
+    finish(&loop);
+}
+
+/* An unref'd active handle does not keep the loop alive; ref brings it back. */
+static void unref_lets_loop_exit(void)
+{
+    eddy_loop_t loop;
+    eddy_timer_t t;
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    eddy_timer_init(&loop, &t);
+    eddy_timer_start(&t, io_timer_cb, 60000, 0);
+    CHECK(eddy_loop_alive(&loop));
+    eddy_unref(&t.handle);
+    CHECK(!eddy_has_ref(&t.handle));
+    CHECK(!eddy_loop_alive(&loop));
+    uint64_t t0 = eddy_hrtime();
+    CHECK_EQ(eddy_run(&loop, EDDY_RUN_DEFAULT), 0);
+    CHECK(eddy_hrtime() - t0 < 1000000000ull); /* did not wait for the 60 s timer */
+    CHECK(eddy_is_active(&t.handle));
+    eddy_ref(&t.handle);
+    CHECK(eddy_loop_alive(&loop));
+    eddy_unref(&t.handle);
+    eddy_unref(&t.handle); /* idempotent */
+    CHECK(!eddy_loop_alive(&loop));
+    finish(&loop);
+}
+
+/* eddy_loop_close refuses while a handle lives, and succeeds once it is closed. */
+static int busy_closed;
+static void busy_close_cb(eddy_handle_t *h) { busy_closed = 1; }
+
+static void close_busy_then_ok(void)
+{
+    eddy_loop_t loop;
+    eddy_timer_t t;
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    eddy_timer_init(&loop, &t);
+    CHECK_EQ(eddy_loop_close(&loop), -EBUSY); /* even a stopped handle counts */
+    eddy_close(&t.handle, busy_close_cb);
+    CHECK(eddy_is_closing(&t.handle));
+    CHECK_EQ(eddy_loop_close(&loop), -EBUSY); /* its close callback has not run yet */
+    CHECK(eddy_loop_alive(&loop));
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(busy_closed, 1);
+    CHECK_EQ(eddy_loop_close(&loop), 0);
+}
+
+/* eddy_stop makes DEFAULT return after the current iteration, with the loop still alive. */
+static void stop_timer_cb(eddy_timer_t *t) { eddy_stop(t->handle.loop); }
+
+static void stop_returns(void)
+{
+    eddy_loop_t loop;
+    eddy_timer_t t;
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    eddy_timer_init(&loop, &t);
+    eddy_timer_start(&t, stop_timer_cb, 1, 1);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) != 0);
+    CHECK(eddy_is_active(&t.handle));
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) != 0); /* the flag was reset: it runs again */
+    finish(&loop);
+}
+
+/* NOWAIT never blocks even with a long timer; ONCE blocks until the timer and runs it. */
+static int once_fired;
+static void once_cb(eddy_timer_t *t) { once_fired++; }
+
+static void run_modes(void)
+{
+    eddy_loop_t loop;
+    eddy_timer_t t;
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    eddy_timer_init(&loop, &t);
+    eddy_timer_start(&t, once_cb, 30, 0);
+    uint64_t t0 = eddy_hrtime();
+    CHECK(eddy_run(&loop, EDDY_RUN_NOWAIT) != 0);
+    CHECK(eddy_hrtime() - t0 < 20000000ull);
+    CHECK_EQ(once_fired, 0);
+    CHECK_EQ(eddy_run(&loop, EDDY_RUN_ONCE), 0);
+    CHECK_EQ(once_fired, 1);
+    CHECK(eddy_hrtime() - t0 >= 29000000ull);
+    finish(&loop);
+}
+
+/* eddy_walk sees every handle not yet fully closed, including closing ones. */
+static void walk_count(eddy_handle_t *h, void *arg)
+{
+    int *n = arg;
+    n[h->type]++;
+}
+
+static void walk_sees_handles(void)
+{
+    eddy_loop_t loop;
+    eddy_timer_t t1, t2;
+    eddy_idle_t idle;
+    int n[EDDY_HANDLE_USER] = {0};
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    eddy_timer_init(&loop, &t1);
+    eddy_timer_init(&loop, &t2);
+    eddy_idle_init(&loop, &idle);
+    eddy_close(&t2.handle, NULL);
+    eddy_walk(&loop, walk_count, n);
+    CHECK_EQ(n[EDDY_HANDLE_TIMER], 2);
+    CHECK_EQ(n[EDDY_HANDLE_IDLE], 1);
+    CHECK(strcmp(eddy_handle_type_name(EDDY_HANDLE_IDLE), "idle") == 0);
+    finish(&loop);
+    memset(n, 0, sizeof n);
+}
+
+/* Hooks: idle makes poll not block; a hook may stop another hook during the same phase. */
+static eddy_check_t hk_a, hk_b;
+static int hk_a_runs, hk_b_runs;
+static eddy_timer_t hk_timer;
+static void hk_b_cb(eddy_check_t *h) { hk_b_runs++; }
+static void hk_a_cb(eddy_check_t *h)
+{
+    hk_a_runs++;
+    eddy_check_stop(&hk_b); /* b is after a in the list: it must not run */
+}
+static void hk_timer_cb(eddy_timer_t *t)
+{
+    eddy_check_stop(&hk_a);
+}
+
+static void hooks_stop_each_other(void)
+{
+    eddy_loop_t loop;
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    eddy_check_init(&loop, &hk_a);
+    eddy_check_init(&loop, &hk_b);
+    eddy_check_start(&hk_a, hk_a_cb);
+    eddy_check_start(&hk_b, hk_b_cb);
+    eddy_timer_init(&loop, &hk_timer);
+    eddy_timer_start(&hk_timer, hk_timer_cb, 5, 0);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK(hk_a_runs >= 1);
+    CHECK_EQ(hk_b_runs, 0);
+    finish(&loop);
+}
+
+static eddy_idle_t idl;
+static int idle_runs;
+static void idle_cb(eddy_idle_t *h)
+{
+    idle_runs++;
+}
+
+static void idle_spins_without_blocking(void)
+{
+    eddy_loop_t loop;
+    eddy_timer_t far;
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    eddy_idle_init(&loop, &idl);
+    eddy_idle_start(&idl, idle_cb);
+    eddy_timer_init(&loop, &far);
+    eddy_timer_start(&far, once_cb, 10000, 0);
+    uint64_t t0 = eddy_hrtime();
+    while (idle_runs < 1000)
+        eddy_run(&loop, EDDY_RUN_ONCE);
+    /* 1000 iterations with a 10 s timer pending: poll never blocked. */
+    CHECK(eddy_hrtime() - t0 < 2000000000ull);
+    eddy_idle_stop(&idl);
+    CHECK(!eddy_is_active(&idl.handle));
+    finish(&loop);
+}
+
+/* Time is cached per iteration and moves forward on update. */
+static void time_is_cached(void)
+{
+    eddy_loop_t loop;
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    uint64_t a = eddy_now(&loop);
+    usleep(5000);
+    CHECK_EQ(eddy_now(&loop), a);
+    eddy_update_time(&loop);
+    CHECK(eddy_now(&loop) >= a + 4);
+    CHECK_EQ(eddy_loop_close(&loop), 0);
+}
+
+/* The default loop is one loop, reused. */
+static void default_loop_is_shared(void)
+{
+    eddy_loop_t *a = eddy_default_loop(), *b = eddy_default_loop();
+    CHECK(a != NULL && a == b);
+    CHECK_EQ(eddy_run(a, EDDY_RUN_DEFAULT), 0);
+    CHECK_EQ(eddy_loop_close(a), 0);
+}
+
+static void error_text(void)
+{
+    CHECK(strcmp(eddy_err_name(EDDY_ECONNRESET), "ECONNRESET") == 0);
+    CHECK(strcmp(eddy_err_name(EDDY_EOF), "EOF") == 0);
+    CHECK(strstr(eddy_strerror(EDDY_ECONNREFUSED), "refused") != NULL);
+    CHECK(strcmp(eddy_strerror(EDDY_EOF), "end of file") == 0);
+    CHECK(strcmp(eddy_err_name(1), "UNKNOWN") == 0);
+}
+
+const test_case_t test_cases[] = {
+    {"empty_loop_returns", empty_loop_returns},
+    {"phase_order", phase_order},
+    {"immediate_before_timer_from_io", immediate_before_timer_from_io},
+    {"immediate_in_immediate_runs_next_iteration", immediate_in_immediate_runs_next_iteration},
+    {"immediate_stop_cancels", immediate_stop_cancels},
+    {"unref_lets_loop_exit", unref_lets_loop_exit},
+    {"close_busy_then_ok", close_busy_then_ok},
+    {"stop_returns", stop_returns},
+    {"run_modes", run_modes},
+    {"walk_sees_handles", walk_sees_handles},
+    {"hooks_stop_each_other", hooks_stop_each_other},
+    {"idle_spins_without_blocking", idle_spins_without_blocking},
+    {"time_is_cached", time_is_cached},
+    {"default_loop_is_shared", default_loop_is_shared},
+    {"error_text", error_text},
+    {NULL, NULL},
+};
