@@ -9,5 +9,8 @@
 #include "eddy/async.h"
 #include "eddy/signal.h"
 #include "eddy/pool.h"
+#include "eddy/stream.h"
+#include "eddy/tcp.h"
+#include "eddy/unix.h"
 
 #endif

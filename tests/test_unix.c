@@ -1,0 +1,212 @@
+/* Unix-domain stream sockets: the same stream interface as TCP, over a path, an abstract name
+ * or an adopted socketpair. */
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "eddy.h"
+#include "harness.h"
+
+static eddy_loop_t loop;
+
+static void begin(void)
+{
+    signal(SIGPIPE, SIG_DFL);
+    alarm(30);
+    CHECK(eddy_loop_init(&loop) == 0);
+}
+
+static void end(void)
+{
+    CHECK(eddy_loop_close(&loop) == 0);
+    alarm(0);
+}
+
+static void free_on_close(eddy_handle_t *h)
+{
+    free(eddy_container_of(h, eddy_unix_t, stream.handle));
+}
+
+/* ---- echo over a path and over an abstract name ------------------------------------------- */
+
+static struct {
+    eddy_unix_t server, client;
+    eddy_connect_t connect;
+    eddy_write_t write;
+    char *data;
+    size_t size, echoed, got;
+    int connect_status, done;
+} ue;
+
+typedef struct {
+    eddy_write_t req;
+    char data[];
+} copy_write_t;
+
+static void copy_written(eddy_write_t *req, int status)
+{
+    free(req->data);
+}
+
+static void server_read(eddy_stream_t *s, ssize_t n, const eddy_buf_t *buf)
+{
+    if (n < 0) {
+        eddy_close(&s->handle, free_on_close);
+        return;
+    }
+    copy_write_t *w = malloc(sizeof *w + (size_t)n);
+    memcpy(w->data, buf->base, (size_t)n);
+    w->req.data = w;
+    eddy_buf_t b = eddy_buf_init(w->data, (size_t)n);
+    CHECK(eddy_stream_write(&w->req, s, &b, 1, copy_written) >= 0);
+}
+
+static void server_connection(eddy_stream_t *server, int status)
+{
+    CHECK_EQ(status, 0);
+    eddy_unix_t *c = calloc(1, sizeof *c);
+    CHECK(eddy_unix_init(&loop, c) == 0);
+    CHECK(eddy_unix_accept(&ue.server, c) == 0);
+    CHECK(eddy_stream_read_start(&c->stream, NULL, server_read) == 0);
+}
+
+static void client_read(eddy_stream_t *s, ssize_t n, const eddy_buf_t *buf)
+{
+    CHECK(n > 0);
+    CHECK(memcmp(buf->base, ue.data + ue.got, (size_t)n) == 0);
+    ue.got += (size_t)n;
+    if (ue.got == ue.size) {
+        ue.done = 1;
+        eddy_close(&s->handle, NULL);
+        eddy_close(&ue.server.stream.handle, NULL);
+    }
+}
+
+static void client_written(eddy_write_t *req, int status)
+{
+    CHECK_EQ(status, 0);
+}
+
+static void client_connected(eddy_connect_t *req, int status)
+{
+    CHECK_EQ(status, 0);
+    CHECK(eddy_stream_read_start(req->handle, NULL, client_read) == 0);
+}
+
+static void unix_echo(const char *name, size_t size)
+{
+    begin();
+    memset(&ue, 0, sizeof ue);
+    ue.size = size;
+    ue.data = malloc(size);
+    for (size_t i = 0; i < size; i++)
+        ue.data[i] = (char)(i % 253);
+    CHECK(eddy_unix_init(&loop, &ue.server) == 0);
+    CHECK(eddy_unix_bind(&ue.server, name) == 0);
+    CHECK(eddy_unix_listen(&ue.server, 16, server_connection) == 0);
+    CHECK(eddy_unix_init(&loop, &ue.client) == 0);
+    CHECK(eddy_unix_connect(&ue.connect, &ue.client, name, client_connected) == 0);
+    /* Written while connecting (a Unix connect completes at once, the callback comes later). */
+    eddy_buf_t b = eddy_buf_init(ue.data, size);
+    CHECK(eddy_stream_write(&ue.write, &ue.client.stream, &b, 1, client_written) >= 0);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    CHECK(ue.done);
+    free(ue.data);
+    end();
+}
+
+static void test_unix_echo_path(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/eddy-test-%d.sock", (int)getpid());
+    unlink(path);
+    unix_echo(path, 100);
+    CHECK(unlink(path) == 0); /* the file stays until the caller removes it */
+}
+
+static void test_unix_echo_abstract_large(void)
+{
+    char name[64];
+    snprintf(name, sizeof name, "@eddy-test-%d", (int)getpid());
+    unix_echo(name, 4u << 20); /* past the socket buffers: partial writes, then EPOLLOUT */
+}
+
+/* ---- errors ---------------------------------------------------------------------------------- */
+
+static int enoent_status;
+
+static void enoent_connected(eddy_connect_t *req, int status)
+{
+    enoent_status = status;
+    CHECK(!eddy_stream_is_writable(req->handle));
+    eddy_close(&req->handle->handle, NULL);
+}
+
+static void test_unix_connect_errors(void)
+{
+    begin();
+    eddy_unix_t u;
+    eddy_connect_t req;
+    CHECK(eddy_unix_init(&loop, &u) == 0);
+    char long_path[200];
+    memset(long_path, 'a', sizeof long_path - 1);
+    long_path[sizeof long_path - 1] = '\0';
+    CHECK_EQ(eddy_unix_connect(&req, &u, long_path, enoent_connected), -ENAMETOOLONG);
+    CHECK_EQ(eddy_unix_bind(&u, ""), -EINVAL);
+    CHECK(eddy_unix_connect(&req, &u, "/nonexistent/eddy.sock", enoent_connected) == 0);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    CHECK_EQ(enoent_status, -ENOENT);
+    end();
+}
+
+/* ---- an adopted socketpair ------------------------------------------------------------------- */
+
+static struct {
+    eddy_unix_t a, b;
+    eddy_write_t w;
+    eddy_shutdown_t sd;
+    int got, eof;
+} sp;
+
+static void sp_read(eddy_stream_t *s, ssize_t n, const eddy_buf_t *buf)
+{
+    if (n == EDDY_EOF) {
+        sp.eof = 1;
+        eddy_close(&sp.a.stream.handle, NULL);
+        eddy_close(&sp.b.stream.handle, NULL);
+        return;
+    }
+    CHECK(n == 4 && memcmp(buf->base, "pair", 4) == 0);
+    sp.got = 1;
+}
+
+static void test_unix_socketpair(void)
+{
+    int fds_before = test_open_fds();
+    begin();
+    memset(&sp, 0, sizeof sp);
+    int fds[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+    CHECK(eddy_unix_init(&loop, &sp.a) == 0);
+    CHECK(eddy_unix_init(&loop, &sp.b) == 0);
+    CHECK(eddy_unix_open(&sp.a, fds[0]) == 0);
+    CHECK(eddy_unix_open(&sp.b, fds[1]) == 0);
+    CHECK(eddy_stream_is_writable(&sp.a.stream) && eddy_stream_is_readable(&sp.b.stream));
+    eddy_buf_t b = eddy_buf_init("pair", 4);
+    CHECK_EQ(eddy_stream_write(&sp.w, &sp.a.stream, &b, 1, NULL), 0);
+    CHECK(eddy_stream_shutdown(&sp.sd, &sp.a.stream, NULL) == 0);
+    CHECK(eddy_stream_read_start(&sp.b.stream, NULL, sp_read) == 0);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    CHECK(sp.got && sp.eof);
+    end();
+    CHECK_EQ(test_open_fds(), fds_before);
+}
+
+const test_case_t test_cases[] = {
+    {"unix_echo_path", test_unix_echo_path},
+    {"unix_echo_abstract_large", test_unix_echo_abstract_large},
+    {"unix_connect_errors", test_unix_connect_errors},
+    {"unix_socketpair", test_unix_socketpair},
+    {NULL, NULL},
+};
