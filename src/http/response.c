@@ -1,0 +1,585 @@
+/* Responses: headers, serialisation, and the output path.
+ *
+ * Output for the response at the head of a connection's queue is appended to one server-wide
+ * scratch buffer and sent when the read that produced it has been processed (so a batch of
+ * pipelined requests costs one send) or, outside the read path, when the API call returns.
+ * The send tries the socket first; only what the kernel does not take is copied to the heap
+ * and queued on the stream. A response that is not at the head of the queue yet holds its
+ * bytes until the responses before it are done, so responses leave in request order. */
+#include "http/http_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- header storage: "Name: value\r\n" lines ----------------------------------------------- */
+
+static bool is_token_char(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static bool valid_name(const char *name)
+{
+    if (*name == 0)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (!is_token_char(*p))
+            return false;
+    return true;
+}
+
+/* Refusing CR and LF here is what keeps a header value from injecting another header. */
+static bool valid_value(const char *value)
+{
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return false;
+    return true;
+}
+
+static int hdrs_reserve(xchg_t *x, size_t more)
+{
+    size_t need = (size_t)x->hdrs_len + more;
+    if (need <= x->hdrs_cap)
+        return 0;
+    size_t cap = x->hdrs_cap * 2;
+    while (cap < need)
+        cap *= 2;
+    char *h = x->hdrs == x->hdrs_inline ? malloc(cap) : realloc(x->hdrs, cap);
+    if (h == NULL)
+        return -ENOMEM;
+    if (x->hdrs == x->hdrs_inline)
+        memcpy(h, x->hdrs_inline, x->hdrs_len);
+    x->hdrs = h;
+    x->hdrs_cap = (uint32_t)cap;
+    return 0;
+}
+
+/* Finds the line of header `name`; returns its offset, or -1. */
+static long hdrs_find(const xchg_t *x, const char *name, size_t from)
+{
+    size_t n = strlen(name);
+    for (size_t off = from; off < x->hdrs_len;) {
+        const char *line = x->hdrs + off;
+        const char *eol = memchr(line, '\n', x->hdrs_len - off);
+        if (x->hdrs_len - off > n && line[n] == ':' && strncasecmp(line, name, n) == 0)
+            return (long)off;
+        off = (size_t)(eol - x->hdrs) + 1;
+    }
+    return -1;
+}
+
+static bool locked(const xchg_t *x)
+{
+    return (x->flags & (X_HEAD_SENT | X_ENDED)) != 0;
+}
+
+EDDY_EXPORT int eddy_http_res_add_header(eddy_http_res_t *res, const char *name, const char *value)
+{
+    xchg_t *x = eddy__http_xchg(res);
+    if (locked(x))
+        return -EALREADY;
+    if (!valid_name(name) || !valid_value(value))
+        return -EINVAL;
+    size_t nl = strlen(name), vl = strlen(value);
+    if (hdrs_reserve(x, nl + vl + 4) != 0)
+        return -ENOMEM;
+    char *p = x->hdrs + x->hdrs_len;
+    memcpy(p, name, nl);
+    memcpy(p + nl, ": ", 2);
+    memcpy(p + nl + 2, value, vl);
+    memcpy(p + nl + 2 + vl, "\r\n", 2);
+    x->hdrs_len += (uint32_t)(nl + vl + 4);
+    return 0;
+}
+
+EDDY_EXPORT int eddy_http_res_remove_header(eddy_http_res_t *res, const char *name)
+{
+    xchg_t *x = eddy__http_xchg(res);
+    if (locked(x))
+        return -EALREADY;
+    long off;
+    while ((off = hdrs_find(x, name, 0)) >= 0) {
+        char *line = x->hdrs + off;
+        char *eol = memchr(line, '\n', x->hdrs_len - (size_t)off);
+        size_t len = (size_t)(eol - line) + 1;
+        memmove(line, line + len, x->hdrs_len - (size_t)off - len);
+        x->hdrs_len -= (uint32_t)len;
+    }
+    return 0;
+}
+
+EDDY_EXPORT int eddy_http_res_set_header(eddy_http_res_t *res, const char *name, const char *value)
+{
+    xchg_t *x = eddy__http_xchg(res);
+    if (locked(x))
+        return -EALREADY;
+    if (!valid_name(name) || !valid_value(value))
+        return -EINVAL;
+    eddy_http_res_remove_header(res, name);
+    return eddy_http_res_add_header(res, name, value);
+}
+
+EDDY_EXPORT const char *eddy_http_res_get_header(const eddy_http_res_t *res, const char *name,
+                                                 size_t *len)
+{
+    const xchg_t *x = eddy_container_of(res, xchg_t, res);
+    long off = hdrs_find(x, name, 0);
+    if (off < 0)
+        return NULL;
+    const char *v = x->hdrs + off + strlen(name) + 2;
+    const char *eol = memchr(v, '\r', x->hdrs_len - (size_t)(v - x->hdrs));
+    if (len)
+        *len = (size_t)(eol - v);
+    return v;
+}
+
+EDDY_EXPORT int eddy_http_res_set_status(eddy_http_res_t *res, int status)
+{
+    xchg_t *x = eddy__http_xchg(res);
+    if (locked(x))
+        return -EALREADY;
+    if (status < 100 || status > 999)
+        return -EINVAL;
+    res->status = status;
+    return 0;
+}
+
+EDDY_EXPORT int eddy_http_res_headers_sent(const eddy_http_res_t *res)
+{
+    return locked(eddy_container_of(res, xchg_t, res));
+}
+
+void eddy__http_res_begin(xchg_t *x)
+{
+    x->res.req = &x->req;
+}
+
+/* ---- the Date header, made once a second ------------------------------------------------- */
+
+void eddy__http_date_refresh(eddy_http_server_t *s)
+{
+    time_t now = time(NULL);
+    if ((uint64_t)now == s->_date_sec)
+        return;
+    s->_date_sec = (uint64_t)now;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(s->_date, sizeof s->_date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+}
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+typedef struct {
+    eddy_write_t req;
+    size_t len;
+    char bytes[];
+} chunk_t;
+
+static void on_chunk_written(eddy_write_t *req, int status)
+{
+    chunk_t *ch = eddy_container_of(req, chunk_t, req);
+    conn_t *c = req->data;
+    free(ch);
+    c->writes--;
+    if (status < 0 && status != EDDY_ECANCELED)
+        eddy__http_conn_close(c, status);
+}
+
+/* Sends bytes on the connection: straight to the kernel if nothing is queued, the rest (or
+ * all of it) copied and queued behind earlier output. */
+static void send_bytes(conn_t *c, const char *data, size_t len)
+{
+    if (c->flags & C_CLOSED)
+        return;
+    size_t off = 0;
+    if (eddy_stream_write_queue_size(&c->s.stream) == 0) {
+        eddy_buf_t b = eddy_buf_init((void *)data, len);
+        ssize_t n = eddy_stream_try_write(&c->s.stream, &b, 1);
+        if (n < 0 && n != EDDY_EAGAIN) {
+            eddy__http_conn_close(c, (int)n);
+            return;
+        }
+        off = n > 0 ? (size_t)n : 0;
+        if (off == len)
+            return;
+    }
+    chunk_t *ch = malloc(sizeof *ch + (len - off));
+    if (ch == NULL) {
+        eddy__http_conn_close(c, -ENOMEM);
+        return;
+    }
+    ch->len = len - off;
+    memcpy(ch->bytes, data + off, ch->len);
+    ch->req.data = c;
+    eddy_buf_t b = eddy_buf_init(ch->bytes, ch->len);
+    int r = eddy_stream_write(&ch->req, &c->s.stream, &b, 1, on_chunk_written);
+    if (r < 0) {
+        free(ch);
+        eddy__http_conn_close(c, r);
+        return;
+    }
+    c->writes++;
+    if (r == EDDY_STREAM_FULL) {
+        c->flags |= R_BACKPRESSURE;
+        eddy__http_conn_update_reading(c);
+    }
+}
+
+static int grow(char **buf, uint32_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 4096;
+    while (n < need)
+        n *= 2;
+    char *b = realloc(*buf, n);
+    if (b == NULL)
+        return -ENOMEM;
+    *buf = b;
+    *cap = (uint32_t)n;
+    return 0;
+}
+
+void eddy__http_conn_flush(conn_t *c)
+{
+    eddy_http_server_t *s = c->server;
+    if (s->_out_conn != c)
+        return;
+    size_t len = s->_out_len;
+    s->_out_conn = NULL;
+    s->_out_len = 0;
+    if (len)
+        send_bytes(c, s->_out, len);
+}
+
+void eddy__http_xchg_output(xchg_t *x, const char *data, size_t len)
+{
+    conn_t *c = x->conn;
+    if ((x->flags & X_ORPHAN) || (c->flags & C_CLOSED) || len == 0)
+        return;
+    if (x != c->first) {
+        uint32_t cap = x->held_cap;
+        if (grow(&x->held, &cap, (size_t)x->held_len + len) != 0) {
+            eddy__http_conn_close(c, -ENOMEM);
+            return;
+        }
+        x->held_cap = cap;
+        memcpy(x->held + x->held_len, data, len);
+        x->held_len += (uint32_t)len;
+        return;
+    }
+    eddy_http_server_t *s = c->server;
+    if (s->_out_conn && s->_out_conn != c)
+        eddy__http_conn_flush(s->_out_conn); /* keep the scratch to one connection */
+    uint32_t cap = (uint32_t)s->_out_cap;
+    if (grow(&s->_out, &cap, s->_out_len + len) != 0) {
+        eddy__http_conn_close(c, -ENOMEM);
+        return;
+    }
+    s->_out_cap = cap;
+    s->_out_conn = c;
+    memcpy(s->_out + s->_out_len, data, len);
+    s->_out_len += len;
+    /* Batching is for small responses: past the high-water mark (counting what is queued
+     * already), send now. Otherwise a handler streaming from the request callback never sees
+     * EDDY_STREAM_FULL (its bytes pile up in the scratch), and one read of pipelined requests
+     * with large answers holds all of them (64 KiB of requests made 64 MiB of scratch and
+     * queue). The send sets R_BACKPRESSURE when the socket is full, which stops the parser at
+     * the next request. */
+    if (s->_out_len + eddy_stream_write_queue_size(&c->s.stream) >= EDDY_STREAM_HWM_DEFAULT)
+        eddy__http_conn_flush(c);
+}
+
+/* Outside the read path, output leaves when the API call that made it returns. */
+static void flush_now(xchg_t *x)
+{
+    conn_t *c = x->conn;
+    if (!(x->flags & X_ORPHAN) && !(c->flags & (C_PROCESSING | C_CLOSED)))
+        eddy__http_conn_flush(c);
+}
+
+/* ---- serialising ---------------------------------------------------------------------------- */
+
+static bool header_has_token(const xchg_t *x, const char *name, const char *token)
+{
+    size_t len;
+    const char *v = eddy_http_res_get_header(&x->res, name, &len);
+    size_t tl = strlen(token);
+    for (size_t i = 0; v && i + tl <= len; i++)
+        if (strncasecmp(v + i, token, tl) == 0)
+            return true;
+    return false;
+}
+
+/* Writes the status line and headers, adding Date, the body's framing and Connection. */
+static void send_head(xchg_t *x, bool length_known, size_t length)
+{
+    conn_t *c = x->conn;
+    eddy_http_server_t *s = c->server;
+    int status = x->res.status;
+    x->flags |= X_HEAD_SENT | X_HEAD_OUT;
+    if (status < 200 || status == 204 || status == 304)
+        x->flags |= X_NO_BODY;
+    /* Only this exchange's own state (or a closing server) closes after it: a later pipelined
+     * request that asked to close must not cut off the responses before it. */
+    if (s->_closing || header_has_token(x, "Connection", "close"))
+        x->flags |= X_CLOSE;
+    /* The last exchange of a connection that reads no more requests (a broken body the
+     * handler answers, a client that half-closed) closes after it: say so, or the client
+     * learns it only from the FIN and may send another request into it. */
+    if ((c->flags & R_DONE) && x->next == NULL && c->parsing == NULL)
+        x->flags |= X_CLOSE;
+
+    char line[640];
+    int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, eddy_http_status_text(status));
+    eddy__http_xchg_output(x, line, (size_t)n);
+    eddy__http_xchg_output(x, x->hdrs, x->hdrs_len);
+    if (hdrs_find(x, "Date", 0) < 0) {
+        eddy__http_date_refresh(s);
+        eddy__http_xchg_output(x, s->_date, strlen(s->_date));
+    }
+    n = 0;
+    bool framed = status < 200 || status == 204 || status == 304; /* these never frame a body */
+    if (!framed && hdrs_find(x, "Content-Length", 0) >= 0) {
+        framed = true;
+    } else if (!framed && hdrs_find(x, "Transfer-Encoding", 0) >= 0) {
+        framed = true;
+        if (header_has_token(x, "Transfer-Encoding", "chunked"))
+            x->flags |= X_CHUNKED;
+    }
+    if (!framed && length_known) {
+        n = snprintf(line, sizeof line, "Content-Length: %zu\r\n", length);
+    } else if (!framed && x->req.http_minor >= 1) {
+        n = snprintf(line, sizeof line, "Transfer-Encoding: chunked\r\n");
+        x->flags |= X_CHUNKED;
+    } else if (!framed) {
+        x->flags |= X_CLOSE | X_UNTIL_EOF; /* HTTP/1.0 and no length: closing ends the body */
+    }
+    if (x->flags & X_CLOSE)
+        n += snprintf(line + n, sizeof line - (size_t)n, "Connection: close\r\n");
+    else if (x->req.http_minor == 0)
+        n += snprintf(line + n, sizeof line - (size_t)n, "Connection: keep-alive\r\n");
+    n += snprintf(line + n, sizeof line - (size_t)n, "\r\n");
+    eddy__http_xchg_output(x, line, (size_t)n);
+    if (x->flags & X_CLOSE)
+        c->flags |= R_DONE;
+}
+
+static void send_body(xchg_t *x, const void *data, size_t len)
+{
+    if (len == 0 || (x->flags & X_NO_BODY))
+        return;
+    if (x->flags & X_CHUNKED) {
+        char size[24];
+        int n = snprintf(size, sizeof size, "%zx\r\n", len);
+        eddy__http_xchg_output(x, size, (size_t)n);
+        eddy__http_xchg_output(x, data, len);
+        eddy__http_xchg_output(x, "\r\n", 2);
+    } else {
+        eddy__http_xchg_output(x, data, len);
+    }
+}
+
+static int conn_status(const xchg_t *x)
+{
+    if (x->flags & X_ORPHAN)
+        return x->conn->error ? x->conn->error : -EPIPE;
+    if (x->conn->flags & C_CLOSED)
+        return x->conn->error;
+    return 0;
+}
+
+EDDY_EXPORT int eddy_http_res_write_head(eddy_http_res_t *res, int status)
+{
+    xchg_t *x = eddy__http_xchg(res);
+    if (locked(x))
+        return -EALREADY;
+    int err = eddy_http_res_set_status(res, status);
+    if (err)
+        return err;
+    /* Like Node, the head goes out with the first body bytes, so end() can still give it a
+     * Content-Length; from here on it can no longer change. */
+    x->flags |= X_HEAD_SENT;
+    return 0;
+}
+
+EDDY_EXPORT int eddy_http_res_write(eddy_http_res_t *res, const void *data, size_t len)
+{
+    xchg_t *x = eddy__http_xchg(res);
+    if (x->flags & X_ENDED)
+        return -EINVAL;
+    int err = conn_status(x);
+    if (err)
+        return err;
+    if (!(x->flags & X_HEAD_OUT))
+        send_head(x, false, 0);
+    send_body(x, data, len);
+    flush_now(x);
+    conn_t *c = x->conn;
+    if ((err = conn_status(x)) != 0)
+        return err;
+    bool full = (c->flags & R_BACKPRESSURE) || x->held_len >= EDDY_STREAM_HWM_DEFAULT ||
+                eddy_stream_write_queue_size(&c->s.stream) >=
+                    eddy_stream_get_high_water_mark(&c->s.stream);
+    return full ? EDDY_STREAM_FULL : 0;
+}
+
+EDDY_EXPORT int eddy_http_res_end(eddy_http_res_t *res, const void *data, size_t len)
+{
+    xchg_t *x = eddy__http_xchg(res);
+    assert(!(x->flags & X_ENDED) && "eddy_http_res_end called twice");
+    int err = conn_status(x);
+    if (!err) {
+        if (!(x->flags & X_HEAD_OUT))
+            send_head(x, true, len);
+        send_body(x, data, len);
+        /* A HEAD answer has no body at all, not even the last chunk: those 5 bytes would be
+         * read as the start of the next response. */
+        if ((x->flags & X_CHUNKED) && !(x->flags & X_NO_BODY))
+            eddy__http_xchg_output(x, "0\r\n\r\n", 5);
+    }
+    x->flags |= X_ENDED;
+    conn_t *c = x->conn;
+    if (c->dispatching == x)
+        c->dispatching = NULL;
+    if (c->parsing == x)
+        c->parsing = NULL; /* the rest of its body is read and dropped */
+    c->refs++;
+    eddy__http_xchg_finished(x);
+    if (!(c->flags & (C_PROCESSING | C_CLOSED)))
+        eddy__http_conn_flush(c);
+    eddy__http_conn_release(c);
+    return err;
+}
+
+/* x is ended: retire every finished response at the head of the queue, release held output
+ * of the next one, and decide what the connection does next. */
+void eddy__http_xchg_finished(xchg_t *x)
+{
+    conn_t *c = x->conn;
+    if (x->flags & X_ORPHAN) {
+        eddy__http_xchg_free(x);
+        return;
+    }
+    while (c->first && (c->first->flags & X_ENDED)) {
+        xchg_t *done = c->first;
+        c->first = done->next;
+        if (c->first == NULL)
+            c->last = NULL;
+        c->inflight--;
+        if (done->flags & X_CLOSE)
+            c->flags |= R_DONE;
+        eddy__http_xchg_free(done);
+        if (c->first && c->first->held_len) {
+            xchg_t *next = c->first;
+            char *held = next->held;
+            uint32_t held_len = next->held_len;
+            next->held = NULL;
+            next->held_len = next->held_cap = 0;
+            eddy__http_xchg_output(next, held, held_len);
+            free(held);
+        }
+    }
+    if (c->flags & C_CLOSED)
+        return;
+    if ((c->flags & R_PIPELINE) && c->inflight < c->server->_opts.pipeline_max) {
+        c->flags &= ~R_PIPELINE;
+        eddy__http_conn_resume_input(c);
+    }
+    if (c->first != NULL || c->parsing != NULL)
+        return;
+    if (c->flags & R_DONE) {
+        eddy__http_conn_end(c);
+    } else if (c->tclass == T_NONE) {
+        uint64_t now = eddy_now(c->server->loop);
+        eddy__http_conn_set_timeout(c, T_IDLE, now + c->server->_opts.keep_alive_timeout_ms);
+    }
+}
+
+/* A response the server makes itself: status, no body, and the connection closes after. */
+int eddy__http_send_error(conn_t *c, xchg_t *x, int status)
+{
+    c->server->_stats.rejected++;
+    x->flags |= X_CLOSE | X_INTERNAL;
+    x->res.status = status;
+    c->flags |= R_DONE;
+    if (c->parsing == x)
+        c->parsing = NULL;
+    return eddy_http_res_end(&x->res, NULL, 0);
+}
+
+EDDY_EXPORT int eddy_http_res_detach(eddy_http_res_t *res)
+{
+    xchg_t *x = eddy__http_xchg(res);
+    conn_t *c = x->conn;
+    int err = conn_status(x);
+    if (err)
+        return err;
+    int fd = dup(c->s.stream._io._fd);
+    if (fd < 0)
+        return -errno;
+    c->flags |= C_DETACHED;
+    /* The server forgets the connection: no response, no abort callback for this one. */
+    x->flags |= X_ENDED;
+    eddy__http_conn_close(c, 0);
+    return fd;
+}
+
+EDDY_EXPORT void eddy_http_res_on_drain(eddy_http_res_t *res, eddy_http_drain_cb cb)
+{
+    eddy__http_xchg(res)->drain_cb = cb;
+}
+
+EDDY_EXPORT void eddy_http_res_on_abort(eddy_http_res_t *res, eddy_http_abort_cb cb)
+{
+    eddy__http_xchg(res)->abort_cb = cb;
+}
+
+EDDY_EXPORT const char *eddy_http_status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
