@@ -3,7 +3,7 @@
 #   make test  install what is missing, build, run the whole suite with ctest
 BUILD ?= build
 JOBS  ?= $(shell nproc)
-MAIN  ?= threadpool_demo
+MAIN  ?= hello_server
 
 .PHONY: run test build deps bench clean
 
