@@ -441,7 +441,8 @@ static void process_kept(conn_t *c)
         process(c, c->in ? c->in : "", c->in_len);
         if (c->in_len == 0 || c->in_len >= before)
             break; /* all parsed, or an unfinished head waiting for more bytes */
-    } while (!(c->flags & (R_DONE | R_USER | R_PIPELINE | R_BACKPRESSURE | C_CLOSED)));
+    } while (!(c->flags & (R_USER | R_PIPELINE | R_BACKPRESSURE | C_CLOSED)) &&
+             !eddy__http_conn_input_done(c));
 }
 
 static void append_input(conn_t *c, const char *data, size_t len)
@@ -488,7 +489,7 @@ static void on_read(eddy_stream_t *stream, ssize_t nread, const eddy_buf_t *buf)
             on_eof(c, (int)nread);
         return;
     }
-    if (nread == 0 || (c->flags & (C_LINGER | R_DONE)))
+    if (nread == 0 || (c->flags & C_LINGER) || eddy__http_conn_input_done(c))
         return; /* lingering or finished: input is read and dropped */
     c->refs++;
     c->flags |= C_PROCESSING;

@@ -127,6 +127,14 @@ void eddy__http_date_refresh(eddy_http_server_t *s);
 int eddy__http_send_error(conn_t *c, xchg_t *x, int status);
 void eddy__http_res_begin(xchg_t *x);
 
+/* R_DONE means "no request after this one", not "stop reading": the body of the request
+ * being read (Connection: close, HTTP/1.0, a server closing gracefully) must still come in.
+ * Input is finished only once that body is complete too. */
+static inline bool eddy__http_conn_input_done(const conn_t *c)
+{
+    return (c->flags & R_DONE) && c->parsing == NULL;
+}
+
 static inline xchg_t *eddy__http_xchg(eddy_http_res_t *res)
 {
     return eddy_container_of(res, xchg_t, res);

@@ -124,7 +124,8 @@ void eddy__http_conn_set_timeout(conn_t *c, int tclass, uint64_t deadline_ms)
 
 void eddy__http_conn_update_reading(conn_t *c)
 {
-    bool want = !(c->flags & (R_BACKPRESSURE | R_PIPELINE | R_USER | R_DONE | C_CLOSED)) ||
+    bool want = (!(c->flags & (R_BACKPRESSURE | R_PIPELINE | R_USER | C_CLOSED)) &&
+                 !eddy__http_conn_input_done(c)) ||
                 ((c->flags & C_LINGER) && !(c->flags & C_CLOSED));
     if (want && !(c->flags & C_READING)) {
         if (eddy__http_conn_read_start(c) == 0)
@@ -395,6 +396,14 @@ static void sweep_cb(eddy_timer_t *t)
             conn_t *c = eddy_container_of(q->next, conn_t, node);
             if (c->deadline_ms > now)
                 break;
+            if (cls == T_IDLE && c->writes > 0) {
+                /* Still sending its last response to a slow reader: that is not idle, and
+                 * closing now would cut the response off (Node's idle timer, too, restarts on
+                 * write progress). Look again one keep-alive period (or sweep) later. */
+                uint32_t ka = c->server->_opts.keep_alive_timeout_ms;
+                eddy__http_conn_set_timeout(c, T_IDLE, now + (ka > SWEEP_MS ? ka : SWEEP_MS));
+                continue;
+            }
             eddy__http_conn_set_timeout(c, T_NONE, 0); /* off this list, whatever happens */
             if (cls == T_HEAD || cls == T_BODY)
                 expire_request(c);
