@@ -8,8 +8,9 @@
  *     }).listen(3000);
  *
  * Every request waits 100 ms on a timer (the "database call") without blocking anyone: one
- * thread holds thousands of requests in flight. --port N (default 3000), --delay-ms N
- * (default 100, 0 answers at once). SIGINT or SIGTERM closes gracefully and prints a summary. */
+ * thread holds thousands of requests in flight. --port N (default 3000), --host ADDR (default
+ * 0.0.0.0, as Node listens on every interface), --delay-ms N (default 100, 0 answers at once).
+ * SIGINT or SIGTERM closes gracefully and prints a summary. */
 #include <eddy.h>
 #include <eddy/http.h>
 
@@ -79,13 +80,16 @@ static void on_signal(eddy_signal_t *sig, int signum)
 int main(int argc, char **argv)
 {
     int port = 3000;
+    const char *host = "0.0.0.0";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--port") == 0)
             port = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--host") == 0)
+            host = argv[i + 1];
         else if (strcmp(argv[i], "--delay-ms") == 0)
             delay_ms = strtoull(argv[i + 1], NULL, 10);
         else {
-            fprintf(stderr, "usage: %s [--port N] [--delay-ms N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--port N] [--host ADDR] [--delay-ms N]\n", argv[0]);
             return 2;
         }
     }
@@ -96,7 +100,10 @@ int main(int argc, char **argv)
     opts.request_data_size = sizeof(pending_t);
     eddy_http_server_init(&loop, &server, &opts, on_request);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+        fprintf(stderr, "--host: not an IPv4 address: %s\n", host);
+        return 2;
+    }
     int err = eddy_http_server_listen(&server, (struct sockaddr *)&addr, 0, 4096);
     if (err) {
         fprintf(stderr, "listen on port %d: %s\n", port, eddy_strerror(err));

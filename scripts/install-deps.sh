@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a profile needs, and only those that are missing.
 #   build: compiler, cmake, OpenSSL (the thread-pool demo hashes with it)
-#   test:  build + what the test suite drives (curl, python3, clang's sanitizer/fuzzer runtimes)
+#   test:  build + what the test suite drives (curl, wrk, python3, clang's sanitizer/fuzzer runtimes)
 #   bench: test + the peers and the load generator (libuv, nginx, wrk, Node.js)
 # Node.js is taken from the machine when `node` is already on PATH (any version >= 18).
 set -euo pipefail
@@ -10,7 +10,7 @@ profile=${1:-test}
 pkgs=(build-essential cmake pkg-config libssl-dev)
 case "$profile" in
 build) ;;
-test) pkgs+=(clang libclang-rt-14-dev curl python3 procps) ;;
+test) pkgs+=(clang libclang-rt-14-dev curl python3 procps wrk) ;;
 bench) pkgs+=(clang libclang-rt-14-dev curl python3 procps libuv1-dev nginx-light wrk) ;;
 *) echo "install-deps: unknown profile '$profile' (build|test|bench)" >&2; exit 2 ;;
 esac

@@ -52,7 +52,9 @@ typedef struct {
 typedef void (*eddy_http_request_cb)(eddy_http_req_t *req, eddy_http_res_t *res);
 /** Body bytes of a request (de-chunked), lent for the duration of the call. */
 typedef void (*eddy_http_body_cb)(eddy_http_req_t *req, const char *data, size_t len);
-/** The request body ended (status 0) or will never end (a negative errno: the peer left). */
+/** The request body ended (status 0) or will never end: -EPROTO (malformed; the server
+ * answered 400 and closes), -EMSGSIZE (over body_size_max: 413), -ETIMEDOUT (408), or the
+ * connection's error. After a negative status the response is aborted: end it to release it. */
 typedef void (*eddy_http_end_cb)(eddy_http_req_t *req, int status);
 /** The response can take more data (its connection's queue fell below the mark). */
 typedef void (*eddy_http_drain_cb)(eddy_http_res_t *res);

@@ -326,20 +326,13 @@ static void parse_error(conn_t *c, int err)
         status = 413;
     else
         status = eddy_http_errno_status(err);
-    xchg_t *x = c->parsing;
-    c->parsing = NULL;
-    c->flags |= R_DONE;
-    if (x != NULL) {
-        /* The request was dispatched and its body broke: the user still owns the pair, and
-         * answers it; only a body over the limit is answered here (413), as Node does. */
-        c->dispatching = x;
-        if (x->end_cb)
-            x->end_cb(&x->req, -EPROTO);
-        if (c->dispatching == x && status == 413 && !(x->flags & X_HEAD_SENT))
-            eddy__http_send_error(c, x, 413);
-        c->dispatching = NULL;
+    if (c->parsing != NULL) {
+        /* The request's handler has it and its body broke: like a timeout, the handler hears
+         * of it (end and abort callbacks) and the server answers and closes by itself. */
+        eddy__http_conn_fail(c, status, status == 413 ? -EMSGSIZE : -EPROTO);
         return;
     }
+    c->flags |= R_DONE;
     eddy__http_reject(c, status);
 }
 

@@ -110,6 +110,7 @@ void eddy__http_conn_release(conn_t *c);
 void eddy__http_conn_update_reading(conn_t *c);
 void eddy__http_conn_end(conn_t *c);
 void eddy__http_conn_abort_exchanges(conn_t *c, int err);
+void eddy__http_conn_fail(conn_t *c, int status, int err);
 xchg_t *eddy__http_xchg_new(conn_t *c);
 void eddy__http_xchg_free(xchg_t *x);
 
@@ -122,6 +123,7 @@ int eddy__http_reject(conn_t *c, int status);
 /* response.c */
 void eddy__http_xchg_output(xchg_t *x, const char *data, size_t len);
 void eddy__http_conn_flush(conn_t *c);
+void eddy__http_conn_send_raw(conn_t *c, const char *data, size_t len);
 void eddy__http_xchg_finished(xchg_t *x);
 void eddy__http_date_refresh(eddy_http_server_t *s);
 int eddy__http_send_error(conn_t *c, xchg_t *x, int status);

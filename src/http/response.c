@@ -246,6 +246,13 @@ static int grow(char **buf, uint32_t *cap, size_t need)
     return 0;
 }
 
+/* Bytes the server writes on its own (a 408), after everything already on its way. */
+void eddy__http_conn_send_raw(conn_t *c, const char *data, size_t len)
+{
+    eddy__http_conn_flush(c);
+    send_bytes(c, data, len);
+}
+
 void eddy__http_conn_flush(conn_t *c)
 {
     eddy_http_server_t *s = c->server;

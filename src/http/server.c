@@ -6,6 +6,7 @@
  * and one server timer a second expires the heads of the lists. */
 #include "http/http_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -367,21 +368,24 @@ EDDY_EXPORT int eddy_http_server_port(const eddy_http_server_t *s)
 
 /* ---- timeouts ---------------------------------------------------------------------------- */
 
-static const char timeout_response[] = "HTTP/1.1 408 Request Timeout\r\n"
-                                       "Connection: close\r\n"
-                                       "Content-Length: 0\r\n\r\n";
-
-static void expire_request(conn_t *c)
+/* The request being read cannot be finished (a timeout, a body that broke after its handler
+ * got it): every exchange is aborted (the user's stay valid until they end them, which then
+ * only frees), the status goes out unless a response already started on the wire (Node does
+ * the same), and the connection shuts down and lingers. */
+void eddy__http_conn_fail(conn_t *c, int status, int err)
 {
-    c->server->_stats.timeouts++;
-    /* Answer 408 unless a response already started on the wire (Node does the same). */
     bool answer = c->first == NULL || !(c->first->flags & X_HEAD_OUT);
-    eddy__http_conn_abort_exchanges(c, -ETIMEDOUT);
+    if (status != 408)
+        c->server->_stats.rejected++;
+    eddy__http_conn_abort_exchanges(c, err);
     c->flags |= R_DONE;
     c->in_len = 0;
-    if (answer) {
-        eddy_buf_t b = eddy_buf_init((void *)timeout_response, sizeof timeout_response - 1);
-        eddy_stream_try_write(&c->s.stream, &b, 1); /* small: the socket takes it or nothing */
+    if (answer && !(c->flags & C_CLOSED)) {
+        char line[160];
+        int n = snprintf(line, sizeof line,
+                         "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                         status, eddy_http_status_text(status));
+        eddy__http_conn_send_raw(c, line, (size_t)n);
     }
     eddy__http_conn_end(c);
 }
@@ -405,8 +409,10 @@ static void sweep_cb(eddy_timer_t *t)
                 continue;
             }
             eddy__http_conn_set_timeout(c, T_NONE, 0); /* off this list, whatever happens */
-            if (cls == T_HEAD || cls == T_BODY)
-                expire_request(c);
+            if (cls == T_HEAD || cls == T_BODY) {
+                c->server->_stats.timeouts++;
+                eddy__http_conn_fail(c, 408, -ETIMEDOUT);
+            }
             else
                 eddy__http_conn_close(c, cls == T_IDLE ? 0 : -ETIMEDOUT);
         }

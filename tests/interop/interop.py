@@ -104,7 +104,7 @@ def run(argv, timeout=30, **kw):
 
 def case_curl(args):
     need("curl")
-    with Server([args.hello, "--port", "0", "--delay-ms", "0"]) as s:
+    with Server([args.hello, "--host", "127.0.0.1", "--port", "0", "--delay-ms", "0"]) as s:
         r = run(["curl", "-sS", "-v", "--max-time", "10", s.url + "/a", s.url + "/b"])
         check(r.returncode == 0, f"curl failed: {r.stderr}")
         check(r.stdout == "Hello World\n" * 2, f"bodies: {r.stdout!r}")
@@ -189,7 +189,7 @@ function post() {
 
 def case_node(args):
     need("node")
-    with Server([args.hello, "--port", "0", "--delay-ms", "0"]) as h, Server([args.echo]) as e:
+    with Server([args.hello, "--host", "127.0.0.1", "--port", "0", "--delay-ms", "0"]) as h, Server([args.echo]) as e:
         r = run(["node", "-e", NODE_SCRIPT, str(h.port), str(e.port)])
         check(r.returncode == 0, f"node: {r.stdout}{r.stderr}")
         print("  " + r.stdout.strip())
@@ -198,7 +198,7 @@ def case_node(args):
 # ---- Python's http.client ----------------------------------------------------------------
 
 def case_python(args):
-    with Server([args.hello, "--port", "0", "--delay-ms", "0"]) as s:
+    with Server([args.hello, "--host", "127.0.0.1", "--port", "0", "--delay-ms", "0"]) as s:
         c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
         c.request("GET", "/one")
         r = c.getresponse()
@@ -236,7 +236,7 @@ def case_python(args):
 # ---- wrk ----------------------------------------------------------------------------------
 
 def wrk_once(args, delay):
-    with Server([args.hello, "--port", "0", "--delay-ms", str(delay)]) as s:
+    with Server([args.hello, "--host", "127.0.0.1", "--port", "0", "--delay-ms", str(delay)]) as s:
         r = run(["wrk", "-t2", "-c50", "-d2s", "--timeout", "2s", s.url + "/"], timeout=30)
         check(r.returncode == 0, f"wrk failed: {r.stderr}")
         out = r.stdout
