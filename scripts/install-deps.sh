@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a profile needs, and only those that are missing.
-#   build: compiler, cmake, OpenSSL (the thread-pool demo hashes with it)
+#   build: compiler, cmake, and the libraries eddy builds on: OpenSSL (crypto), zlib, liburing
 #   test:  build + what the test suite drives (curl, wrk, python3, clang's sanitizer/fuzzer runtimes)
 #   bench: test + the peers and the load generator (libuv, nginx, wrk, Node.js)
 # Node.js is taken from the machine when `node` is already on PATH (any version >= 18).
 set -euo pipefail
 profile=${1:-test}
 
-pkgs=(build-essential cmake pkg-config libssl-dev)
+pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev liburing-dev)
 case "$profile" in
 build) ;;
 test) pkgs+=(clang libclang-rt-14-dev curl python3 procps wrk) ;;
