@@ -114,11 +114,21 @@ struct eddy_loop_s {
     char *_read_buf;
     size_t _read_buf_size;
     /* signals: one signalfd per loop for the signals its handles watch */
+    /* options (eddy_loop_configure) and per-loop state of modules above the core, which the
+     * core releases through the module's fini hook without knowing what it is */
+    unsigned _options;
+    void *_fs_uring;
+    void (*_fs_fini)(eddy_loop_t *loop);
     eddy_io_t _signal_io;
     uint64_t _signal_mask;     /* signals the signalfd reads */
     uint64_t _signal_unblock;  /* of those, the ones eddy blocked and unblocks when done */
     eddy_queue_t _signals;
 };
+
+/** Loop options (eddy_loop_configure). */
+typedef enum {
+    EDDY_LOOP_FS_URING = 1 /**< fs requests go through io_uring where the kernel allows it */
+} eddy_loop_option;
 
 /** Initialises a loop; no thread or descriptor beyond the poller's is created. */
 int eddy_loop_init(eddy_loop_t *loop);
@@ -126,6 +136,12 @@ int eddy_loop_init(eddy_loop_t *loop);
 int eddy_loop_close(eddy_loop_t *loop);
 /** The process's default loop, initialised on first use; NULL if that fails. */
 eddy_loop_t *eddy_default_loop(void);
+
+/** Sets a loop option to value (0 off, 1 on); -EINVAL for an unknown option. Set options
+ * before the loop's first request that uses them. */
+int eddy_loop_configure(eddy_loop_t *loop, eddy_loop_option option, int value);
+/** Non-zero if the option is on. */
+int eddy_loop_option_get(const eddy_loop_t *loop, eddy_loop_option option);
 
 /** Runs the loop; returns non-zero if it is still alive (something remains to do). */
 int eddy_run(eddy_loop_t *loop, eddy_run_mode mode);

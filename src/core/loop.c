@@ -132,6 +132,9 @@ EDDY_EXPORT int eddy_loop_close(eddy_loop_t *loop)
 {
     if (!eddy__queue_empty(&loop->_handles) || loop->_active_reqs != 0 || loop->_closing)
         return -EBUSY;
+    if (loop->_fs_fini)
+        loop->_fs_fini(loop); /* before the backend goes: it may watch a descriptor */
+    loop->_fs_fini = NULL;
     eddy__signal_loop_fini(loop);
     if (loop->_wake_io._fd >= 0) {
         eddy__backend_unwatch(loop, &loop->_wake_io);
@@ -154,6 +157,22 @@ EDDY_EXPORT eddy_loop_t *eddy_default_loop(void)
     if (state == 0)
         state = eddy_loop_init(&loop) == 0 ? 1 : -1;
     return state == 1 ? &loop : NULL;
+}
+
+EDDY_EXPORT int eddy_loop_configure(eddy_loop_t *loop, eddy_loop_option option, int value)
+{
+    if (option != EDDY_LOOP_FS_URING)
+        return -EINVAL;
+    if (value)
+        loop->_options |= (unsigned)option;
+    else
+        loop->_options &= ~(unsigned)option;
+    return 0;
+}
+
+EDDY_EXPORT int eddy_loop_option_get(const eddy_loop_t *loop, eddy_loop_option option)
+{
+    return (loop->_options & (unsigned)option) != 0;
 }
 
 EDDY_EXPORT void eddy_stop(eddy_loop_t *loop)
