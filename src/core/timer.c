@@ -67,19 +67,36 @@ static void sift_down(struct eddy__timer_slot *heap, size_t n, size_t i)
     s.timer->_heap_index = i;
 }
 
-static int heap_insert(eddy_loop_t *loop, eddy_timer_t *t)
+static int heap_grow(eddy_loop_t *loop)
 {
-    if (loop->_timer_count == loop->_timer_cap) {
-        size_t cap = loop->_timer_cap ? loop->_timer_cap * 2 : 64;
-        struct eddy__timer_slot *heap = realloc(loop->_timer_heap, cap * sizeof *heap);
-        if (heap == NULL)
-            return -ENOMEM;
-        loop->_timer_heap = heap;
-        loop->_timer_cap = cap;
+    size_t cap = loop->_timer_cap ? loop->_timer_cap * 2 : 64;
+    struct eddy__timer_slot *heap = realloc(loop->_timer_heap, cap * sizeof *heap);
+    if (heap == NULL)
+        return -ENOMEM;
+    loop->_timer_heap = heap;
+    loop->_timer_cap = cap;
+    return 0;
+}
+
+/* The common case (a timer due no earlier than its parent: timeouts that grow, or equal
+ * timeouts started in order) is an append with one key comparison and no call. */
+static inline int heap_insert(eddy_loop_t *loop, eddy_timer_t *t)
+{
+    size_t i = loop->_timer_count;
+    if (__builtin_expect(i == loop->_timer_cap, 0) && heap_grow(loop) != 0)
+        return -ENOMEM;
+    struct eddy__timer_slot *heap = loop->_timer_heap;
+    struct eddy__timer_slot s = {t->_due_ms, loop->_timer_seq++, t};
+    loop->_timer_count = i + 1;
+    /* The new slot has the largest sequence number, so only a due time strictly below the
+     * parent's moves it up. */
+    if (i > 0 && s.due_ms < heap[(i - 1) / ARITY].due_ms) {
+        heap[i] = s;
+        sift_up(heap, i);
+        return 0;
     }
-    size_t i = loop->_timer_count++;
-    loop->_timer_heap[i] = (struct eddy__timer_slot){t->_due_ms, loop->_timer_seq++, t};
-    sift_up(loop->_timer_heap, i);
+    heap[i] = s;
+    t->_heap_index = i;
     return 0;
 }
 
@@ -112,7 +129,7 @@ EDDY_EXPORT int eddy_timer_init(eddy_loop_t *loop, eddy_timer_t *t)
 EDDY_EXPORT int eddy_timer_start(eddy_timer_t *t, eddy_timer_cb cb, uint64_t timeout_ms,
                                  uint64_t repeat_ms)
 {
-    if (cb == NULL || eddy_is_closing(&t->handle))
+    if (cb == NULL || (t->handle._flags & EDDY__H_CLOSING))
         return -EINVAL;
     eddy_loop_t *loop = t->handle.loop;
     if (t->_heap_index != NOT_QUEUED)
