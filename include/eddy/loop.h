@@ -38,6 +38,7 @@ typedef enum {
     EDDY_HANDLE_UNIX,
     EDDY_HANDLE_FS_WATCH,
     EDDY_HANDLE_WORKER,
+    EDDY_HANDLE_STREAM, /* a stream that is not a socket: file, transform, HTTP response */
     EDDY_HANDLE_USER /* first value free for modules and users */
 } eddy_handle_type;
 
@@ -66,7 +67,7 @@ struct eddy_handle_s {
     eddy_close_cb _close_cb;
     const struct eddy__handle_ops *_ops;
     eddy_queue_t _node;           /* in loop->_handles */
-    eddy_handle_t *_next_closing; /* in loop->_closing */
+    eddy_handle_t *_next_closing; /* in loop->_closing's circular list */
 };
 
 /* private: a descriptor as the backend sees it; embedded in handles that own one. */
@@ -99,7 +100,8 @@ struct eddy_loop_s {
     eddy_queue_t _prepare;     /* active prepare handles */
     eddy_queue_t _check;       /* active check handles */
     eddy_queue_t _immediates;  /* queued immediates, in queue order */
-    eddy_handle_t *_closing;   /* handles waiting for the close phase (LIFO, reversed there) */
+    eddy_handle_t *_closing;   /* handles waiting for the close phase: the tail of a circular
+                                  list in eddy_close order */
     /* timers: a 4-ary min-heap of (due, start order) keys */
     struct eddy__timer_slot *_timer_heap;
     size_t _timer_count;

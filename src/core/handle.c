@@ -21,7 +21,11 @@ EDDY_EXPORT void eddy_close(eddy_handle_t *h, eddy_close_cb close_cb)
     if (h->_ops && h->_ops->close)
         h->_ops->close(h);
     eddy__handle_stop(h);
-    h->_next_closing = h->loop->_closing;
+    /* loop->_closing is the tail of a circular list: appending keeps close order in O(1). */
+    eddy_handle_t *tail = h->loop->_closing;
+    h->_next_closing = tail ? tail->_next_closing : h;
+    if (tail)
+        tail->_next_closing = h;
     h->loop->_closing = h;
 }
 
@@ -85,6 +89,7 @@ EDDY_EXPORT const char *eddy_handle_type_name(eddy_handle_type type)
     case EDDY_HANDLE_UNIX: return "unix";
     case EDDY_HANDLE_FS_WATCH: return "fs_watch";
     case EDDY_HANDLE_WORKER: return "worker";
+    case EDDY_HANDLE_STREAM: return "stream";
     default: return "unknown";
     }
 }
