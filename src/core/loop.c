@@ -90,19 +90,19 @@ static void finish_close(eddy_handle_t *h)
 
 static void run_closing(eddy_loop_t *loop)
 {
-    /* The list is LIFO; reverse it so close callbacks run in the order eddy_close was called. */
-    eddy_handle_t *h = loop->_closing, *fifo = NULL;
+    /* loop->_closing is the tail of a circular list in eddy_close order (see eddy_close): cut
+     * the circle after the tail and walk once from the head. Handles closed by these callbacks
+     * start a new list and wait for the next close phase. */
+    eddy_handle_t *tail = loop->_closing;
+    if (tail == NULL)
+        return;
     loop->_closing = NULL;
+    eddy_handle_t *h = tail->_next_closing;
+    tail->_next_closing = NULL;
     while (h) {
         eddy_handle_t *next = h->_next_closing;
-        h->_next_closing = fifo;
-        fifo = h;
+        finish_close(h);
         h = next;
-    }
-    while (fifo) {
-        eddy_handle_t *next = fifo->_next_closing;
-        finish_close(fifo);
-        fifo = next;
     }
 }
 
