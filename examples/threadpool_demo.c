@@ -7,8 +7,9 @@
  * A 10 ms ticker runs on the loop the whole time, so the story can be measured: while the
  * synchronous hash runs on the loop thread the ticker stalls; while four hashes run on the
  * thread pool (class CPU, four threads by default) it keeps ticking, and the four finish at
- * about the same time because each has its own thread. Build with OpenSSL for the real
- * PBKDF2-HMAC-SHA512; without it a portable CPU-burning loop stands in. */
+ * about the same time because each has its own thread. The hashing is eddy's crypto module:
+ * eddy_crypto_pbkdf2 with a NULL callback runs on the caller's thread (pbkdf2Sync), with a
+ * callback it runs on the pool in class CPU (crypto.pbkdf2). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,42 +18,22 @@
 
 #include "eddy.h"
 
-#ifdef EDDY_HAVE_OPENSSL
-#include <openssl/evp.h>
-#endif
-
 enum { ASYNC_JOBS = 4, KEY_BYTES = 512, ITERATIONS = 100000, TICK_MS = 10 };
 
-/* One hash: PBKDF2-HMAC-SHA512('password', 'salt', 100000 iterations, 512-byte key). */
-static int hash_once(unsigned char *key)
+static const char password[] = "password";
+static const char salt[] = "salt";
+
+/* One hash: PBKDF2-HMAC-SHA512('password', 'salt', 100000 iterations, 512-byte key), into key;
+ * synchronous when cb is NULL. */
+static int hash_start(eddy_loop_t *loop, eddy_crypto_t *req, unsigned char *key, eddy_crypto_cb cb)
 {
-#ifdef EDDY_HAVE_OPENSSL
-    static const char password[] = "password";
-    static const unsigned char salt[] = "salt";
-    return PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, 4, ITERATIONS, EVP_sha512(),
-                             KEY_BYTES, key) == 1
-               ? 0
-               : -1;
-#else
-    /* No OpenSSL: burn a comparable amount of CPU with a xorshift-multiply mix per key byte. */
-    uint64_t x = 0x9E3779B97F4A7C15ull;
-    for (int round = 0; round < ITERATIONS; round++) {
-        for (int i = 0; i < 256; i++) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x *= 0x2545F4914F6CDD1Dull;
-        }
-        key[round % KEY_BYTES] ^= (unsigned char)x;
-    }
-    return 0;
-#endif
+    return eddy_crypto_pbkdf2(loop, req, "sha512", password, strlen(password), salt, strlen(salt),
+                              ITERATIONS, key, KEY_BYTES, cb);
 }
 
 typedef struct {
-    eddy_work_t req;
+    eddy_crypto_t req;
     int index;
-    int status;
     unsigned char key[KEY_BYTES];
 } hash_job_t;
 
@@ -103,12 +84,6 @@ static void on_tick(eddy_timer_t *t)
                demo.ticks, elapsed_ms(), demo.async_gap_ns / 1e6);
 }
 
-static void hash_work(eddy_work_t *req)
-{
-    hash_job_t *job = eddy_container_of(req, hash_job_t, req);
-    job->status = hash_once(job->key);
-}
-
 static void print_summary(void)
 {
     uint64_t first = demo.done_ms[0], last = demo.done_ms[0];
@@ -132,12 +107,11 @@ static void print_summary(void)
     printf("Takeaway: delegate heavy work to the pool and the loop stays responsive.\n");
 }
 
-static void hash_done(eddy_work_t *req, int status)
+static void hash_done(eddy_crypto_t *req, int status)
 {
     hash_job_t *job = eddy_container_of(req, hash_job_t, req);
-    if (status != 0 || job->status != 0) {
-        fprintf(stderr, "hash %d failed (%s)\n", job->index + 1,
-                status ? eddy_strerror(status) : "PBKDF2 error");
+    if (status != 0) {
+        fprintf(stderr, "hash %d failed (%s)\n", job->index + 1, eddy_strerror(status));
         exit(1);
     }
     char label[64];
@@ -158,8 +132,10 @@ static void on_kickoff(eddy_timer_t *t)
     unsigned char key[KEY_BYTES];
     log_time("Start Synchronous Hash");
     uint64_t t0 = eddy_hrtime();
-    if (hash_once(key) != 0) {
-        fprintf(stderr, "PBKDF2 failed\n");
+    eddy_crypto_t sync_req;
+    int err = hash_start(NULL, &sync_req, key, NULL); /* NULL callback: runs right here */
+    if (err != 0) {
+        fprintf(stderr, "PBKDF2 failed (%s)\n", eddy_strerror(err));
         exit(1);
     }
     demo.sync_ms = (eddy_hrtime() - t0) / 1000000u;
@@ -168,10 +144,9 @@ static void on_kickoff(eddy_timer_t *t)
 
     for (int i = 0; i < ASYNC_JOBS; i++) {
         demo.jobs[i].index = i;
-        int err =
-            eddy_queue_work(&demo.loop, &demo.jobs[i].req, EDDY_WORK_CPU, hash_work, hash_done);
+        err = hash_start(&demo.loop, &demo.jobs[i].req, demo.jobs[i].key, hash_done);
         if (err != 0) {
-            fprintf(stderr, "eddy_queue_work: %s\n", eddy_strerror(err));
+            fprintf(stderr, "eddy_crypto_pbkdf2: %s\n", eddy_strerror(err));
             exit(1);
         }
     }
@@ -188,11 +163,8 @@ static void on_kickoff(eddy_timer_t *t)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-#ifdef EDDY_HAVE_OPENSSL
-    printf("PBKDF2-HMAC-SHA512, %d iterations, %d-byte key (OpenSSL)\n", ITERATIONS, KEY_BYTES);
-#else
-    printf("OpenSSL not found: a CPU-burning loop stands in for PBKDF2\n");
-#endif
+    printf("PBKDF2-HMAC-SHA512, %d iterations, %d-byte key (eddy_crypto_pbkdf2)\n", ITERATIONS,
+           KEY_BYTES);
     if (eddy_loop_init(&demo.loop) != 0 || eddy_timer_init(&demo.loop, &demo.ticker) != 0 ||
         eddy_timer_init(&demo.loop, &demo.kickoff) != 0) {
         fprintf(stderr, "cannot set up the loop\n");
