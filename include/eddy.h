@@ -12,5 +12,12 @@
 #include "eddy/stream.h"
 #include "eddy/tcp.h"
 #include "eddy/unix.h"
+#include "eddy/file_stream.h"
+#include "eddy/transform.h"
+#include "eddy/zlib.h"
+#include "eddy/fs.h"
+#include "eddy/fs_watch.h"
+#include "eddy/dns.h"
+#include "eddy/crypto.h"
 
 #endif

@@ -217,6 +217,17 @@ int eddy_http_res_end(eddy_http_res_t *res, const void *data, size_t len);
 void eddy_http_res_on_drain(eddy_http_res_t *res, eddy_http_drain_cb cb);
 /** Calls cb if the connection dies before eddy_http_res_end. */
 void eddy_http_res_on_abort(eddy_http_res_t *res, eddy_http_abort_cb cb);
+/** The response as a writable stream, for eddy_stream_pipe (file -> gzip -> response): writes
+ * are sent as eddy_http_res_write sends them (chunked without a Content-Length), with the
+ * response's backpressure; shutting it down (the pipe does at the source's EOF) ends the
+ * response. The stream belongs to the response: do not close it; it goes away by itself after
+ * the response ended. Returns the same stream on every call; NULL after end or on -ENOMEM. */
+eddy_stream_t *eddy_http_res_stream(eddy_http_res_t *res);
+/** Abandons a response whose body cannot be finished (a pipe into it failed after the head
+ * went out): closes the connection, so the client sees a truncated response rather than a
+ * complete-looking one, and releases res like end. err is the connection's error (0:
+ * -ECONNABORTED). */
+void eddy_http_res_destroy(eddy_http_res_t *res, int err);
 /** Upgrade callback only: takes the socket out of the server. Returns a new descriptor (open
  * it with eddy_tcp_open or eddy_unix_open) or a negative errno; the server forgets the
  * connection, and res and req are dead after the callback returns. Send the 101 response

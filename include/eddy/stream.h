@@ -1,4 +1,5 @@
-/* Streams: the one interface TCP and Unix sockets share (and later pipes, TTYs, files).
+/* Streams: the one interface TCP and Unix sockets, files (file_stream.h), transforms
+ * (transform.h, zlib.h) and HTTP responses (eddy_http_res_stream) share.
  *
  * Reading: eddy_stream_read_start lends each chunk to the read callback for the duration of
  * the call. Without an alloc callback the chunk lives in the loop-shared read buffer, so an
@@ -29,6 +30,8 @@ typedef struct eddy_stream_s eddy_stream_t;
 typedef struct eddy_write_s eddy_write_t;
 typedef struct eddy_shutdown_s eddy_shutdown_t;
 typedef struct eddy_connect_s eddy_connect_t;
+typedef struct eddy_sendfile_s eddy_sendfile_t;
+typedef struct eddy_pipe_s eddy_pipe_t;
 
 /** A byte range; laid out like struct iovec so arrays of it go to the kernel as they are. */
 typedef struct eddy_buf_s {
@@ -69,6 +72,11 @@ typedef void (*eddy_connect_cb)(eddy_connect_t *req, int status);
 typedef void (*eddy_connection_cb)(eddy_stream_t *server, int status);
 /** The write queue fell below the high-water mark after a write returned EDDY_STREAM_FULL. */
 typedef void (*eddy_drain_cb)(eddy_stream_t *stream);
+/** A sendfile finished: 0, a negative errno, or EDDY_ECANCELED on close. */
+typedef void (*eddy_sendfile_cb)(eddy_sendfile_t *req, int status);
+/** A pipe is over: 0 (the source ended and the destination was ended, or not if asked), or
+ * the first error of either side. Every write the pipe made has completed. */
+typedef void (*eddy_pipe_cb)(eddy_pipe_t *pipe, int status);
 
 /* private: what every stream request starts with, so one queue holds connects, writes and
  * shutdowns in the order they must complete. */
@@ -111,7 +119,20 @@ struct eddy_connect_s {
     eddy_timer_t _timer; /* initialised only when a timeout was asked for */
 };
 
-/** The stream base that eddy_tcp_t and eddy_unix_t embed as their first member `stream`. */
+/** Sends part of a file on a socket after the writes queued before it (sendfile(2)). */
+struct eddy_sendfile_s {
+    void *data;
+    eddy_stream_t *handle;
+    /* private */
+    struct eddy__stream_req _req;
+    eddy_sendfile_cb _cb;
+    int _fd;
+    int64_t _offset;
+    uint64_t _len; /* bytes still to send */
+};
+
+/** The stream base every stream type embeds as its first member `stream` (eddy_tcp_t,
+ * eddy_unix_t, eddy_file_stream_t, eddy_transform_t, ...). */
 struct eddy_stream_s {
     eddy_handle_t handle;
     /* private */
@@ -121,9 +142,15 @@ struct eddy_stream_s {
     union {
         struct { /* a connection */
             eddy_read_cb _read_cb;
-            eddy_alloc_cb _alloc_cb;
+            union {
+                eddy_alloc_cb _alloc_cb;
+                eddy_pipe_t *_pipe_src; /* while a pipe reads the stream */
+            };
             size_t _write_queue_size; /* bytes queued and not yet taken by the kernel */
-            eddy_drain_cb _drain_cb;
+            union {
+                eddy_drain_cb _drain_cb;
+                eddy_pipe_t *_pipe_dst; /* while a pipe writes to the stream */
+            };
             uint32_t _hwm;
         };
         struct { /* a listener */
@@ -165,6 +192,47 @@ void eddy_stream_set_drain_cb(eddy_stream_t *stream, eddy_drain_cb cb);
 int eddy_stream_is_readable(const eddy_stream_t *stream);
 /** Non-zero if writes are accepted (connected or connecting, not shut down, no write error). */
 int eddy_stream_is_writable(const eddy_stream_t *stream);
+
+/** Queues len bytes of file fd from offset after the writes queued before it (sockets only:
+ * -ENOTSUP otherwise); sent with sendfile(2), waiting for writability as writes do. fd must stay
+ * open until cb. Returns 0, EDDY_STREAM_FULL or a negative errno as eddy_stream_write. */
+int eddy_stream_sendfile(eddy_sendfile_t *req, eddy_stream_t *stream, int fd, int64_t offset,
+                         uint64_t len, eddy_sendfile_cb cb);
+
+/* ---- pipe ------------------------------------------------------------------------------------ */
+
+/** eddy_stream_pipe flags. */
+enum {
+    EDDY_PIPE_NO_END = 1u << 0 /**< leave the destination open at the source's EOF (Node's
+                                    {end: false}) */
+};
+
+/** Node's readable.pipe(writable): the caller owns it until the callback. */
+struct eddy_pipe_s {
+    void *data;           /**< the user's pointer */
+    eddy_stream_t *src;   /**< read from */
+    eddy_stream_t *dst;   /**< written to */
+    uint64_t bytes;       /**< bytes read from src so far */
+    /* private */
+    eddy_pipe_cb _cb;
+    eddy_drain_cb _saved_drain; /* dst's drain callback, given back at the end */
+    unsigned _flags;
+    unsigned _writes; /* writes in flight */
+    int _status;
+    eddy_shutdown_t _shutdown;
+    eddy_pending_t _pending;
+};
+
+/** Pipes src into dst: reads src, writes each chunk to dst, stops reading while dst is at its
+ * high-water mark and resumes on its drain; at src's EOF shuts dst down (unless
+ * EDDY_PIPE_NO_END). cb runs once, with the first error of either side, after every write the
+ * pipe made has completed. While piping, the pipe owns src's read callback and dst's drain
+ * callback. Memory: at most one chunk plus dst's high-water mark is buffered. */
+int eddy_stream_pipe(eddy_pipe_t *pipe, eddy_stream_t *src, eddy_stream_t *dst, unsigned flags,
+                     eddy_pipe_cb cb);
+/** Stops a pipe (Node's unpipe) with status (an error, or 0): src stops being read, dst is not
+ * ended; cb runs once the writes in flight completed. A no-op on a pipe already over. */
+void eddy_pipe_abort(eddy_pipe_t *pipe, int status);
 
 /** Takes the connection announced to connection_cb into client (an initialised stream of the
  * same kind with no socket). Accept inside the callback; a connection left there pauses the

@@ -64,9 +64,13 @@ enum {
 /* What a handle type does when closed. `close` runs inside eddy_close (stop everything,
  * release descriptors); `closed` runs in the close phase just before the user's close_cb
  * (cancelled write callbacks, for example). Either may be NULL. */
+struct eddy__stream_vtbl;
 struct eddy__handle_ops {
     void (*close)(eddy_handle_t *h);
     void (*closed)(eddy_handle_t *h);
+    /* Streams that are not sockets (files, transforms, adapters) reach their behaviour here;
+     * NULL for every other handle (src/stream/stream_internal.h). */
+    const struct eddy__stream_vtbl *stream;
 };
 
 void eddy__handle_init(eddy_loop_t *loop, eddy_handle_t *h, eddy_handle_type type,

@@ -65,6 +65,8 @@ typedef struct eddy__http_exchange {
     uint32_t hdrs_len, hdrs_cap;
     uint32_t flags;
     uint64_t body_received;             /* request body bytes so far (for body_size_max) */
+    struct eddy__http_res_stream *res_stream; /* eddy_http_res_stream's adapter, if asked for */
+    struct eddy__http_sendfile *sendfile; /* a file to send once this response is first */
     char hdrs_inline[128];              /* last: not cleared when the exchange is reused */
     /* opts.request_data_size bytes of user storage follow */
 } xchg_t;
@@ -128,6 +130,28 @@ void eddy__http_xchg_finished(xchg_t *x);
 void eddy__http_date_refresh(eddy_http_server_t *s);
 int eddy__http_send_error(conn_t *c, xchg_t *x, int status);
 void eddy__http_res_begin(xchg_t *x);
+
+/* A file sent with sendfile(2) as a response's body (static.c): the head, then the file after
+ * everything queued before it on the socket. `done` runs once the bytes left (0), failed or were
+ * cancelled; it owns fd. */
+struct eddy__http_sendfile {
+    eddy_sendfile_t req;
+    conn_t *conn;
+    int fd;
+    int64_t offset;
+    uint64_t len;
+    void (*done)(struct eddy__http_sendfile *sf, int status);
+};
+/* Sends sf's range as res's body with Content-Length and ends res. Returns 0 (done will run),
+ * 1 (no body goes out: HEAD, or len 0; res is ended, done will not run), or the connection's
+ * error (res is ended, done will not run). */
+int eddy__http_res_sendfile(eddy_http_res_t *res, struct eddy__http_sendfile *sf);
+void eddy__http_sendfile_start(conn_t *c, struct eddy__http_sendfile *sf);
+
+/* res_stream.c: the adapter's side of the response's life. */
+void eddy__http_res_stream_detach(xchg_t *x);  /* the response ended */
+void eddy__http_res_stream_unblock(xchg_t *x); /* output may go on (drain, became first) */
+void eddy__http_res_stream_abort(xchg_t *x);   /* the connection died */
 
 /* R_DONE means "no request after this one", not "stop reading": the body of the request
  * being read (Connection: close, HTTP/1.0, a server closing gracefully) must still come in.

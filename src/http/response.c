@@ -441,6 +441,7 @@ EDDY_EXPORT int eddy_http_res_end(eddy_http_res_t *res, const void *data, size_t
 {
     xchg_t *x = eddy__http_xchg(res);
     assert(!(x->flags & X_ENDED) && "eddy_http_res_end called twice");
+    if (x->res_stream) eddy__http_res_stream_detach(x);
     int err = conn_status(x);
     if (!err) {
         if (!(x->flags & X_HEAD_OUT))
@@ -492,6 +493,13 @@ void eddy__http_xchg_finished(xchg_t *x)
             eddy__http_xchg_output(next, held, held_len);
             free(held);
         }
+        if (c->first && c->first->sendfile) {
+            struct eddy__http_sendfile *sf = c->first->sendfile;
+            c->first->sendfile = NULL;
+            eddy__http_sendfile_start(c, sf);
+        }
+        if (c->first && c->first->res_stream && !(c->flags & R_BACKPRESSURE))
+            eddy__http_res_stream_unblock(c->first);
     }
     if (c->flags & C_CLOSED)
         return;
@@ -519,6 +527,74 @@ int eddy__http_send_error(conn_t *c, xchg_t *x, int status)
     if (c->parsing == x)
         c->parsing = NULL;
     return eddy_http_res_end(&x->res, NULL, 0);
+}
+
+/* ---- sendfile ---------------------------------------------------------------------------- */
+
+static void sendfile_done(eddy_sendfile_t *req, int status)
+{
+    struct eddy__http_sendfile *sf = eddy_container_of(req, struct eddy__http_sendfile, req);
+    conn_t *c = sf->conn;
+    c->writes--;
+    if (status < 0 && status != EDDY_ECANCELED)
+        eddy__http_conn_close(c, status);
+    sf->done(sf, status);
+}
+
+/* The response is first on its connection: what is before the file leaves, then the file. */
+void eddy__http_sendfile_start(conn_t *c, struct eddy__http_sendfile *sf)
+{
+    eddy__http_conn_flush(c);
+    if (c->flags & C_CLOSED) {
+        sf->done(sf, c->error ? c->error : -EPIPE);
+        return;
+    }
+    int r = eddy_stream_sendfile(&sf->req, &c->s.stream, sf->fd, sf->offset, sf->len,
+                                 sendfile_done);
+    if (r < 0) {
+        eddy__http_conn_close(c, r);
+        sf->done(sf, r);
+        return;
+    }
+    c->writes++;
+    if (r == EDDY_STREAM_FULL) {
+        c->flags |= R_BACKPRESSURE;
+        eddy__http_conn_update_reading(c);
+    }
+}
+
+int eddy__http_res_sendfile(eddy_http_res_t *res, struct eddy__http_sendfile *sf)
+{
+    xchg_t *x = eddy__http_xchg(res);
+    char len[24];
+    snprintf(len, sizeof len, "%llu", (unsigned long long)sf->len);
+    eddy_http_res_remove_header(res, "Transfer-Encoding");
+    eddy_http_res_set_header(res, "Content-Length", len);
+    int err = conn_status(x);
+    if (err || (x->flags & X_NO_BODY) || sf->len == 0 || res->status == 304 ||
+        res->status == 204) {
+        int e = eddy_http_res_end(res, NULL, 0);
+        return err ? err : e ? e : 1;
+    }
+    if (!(x->flags & X_HEAD_OUT))
+        send_head(x, true, (size_t)sf->len);
+    conn_t *c = x->conn;
+    sf->conn = c;
+    if (x == c->first)
+        eddy__http_sendfile_start(c, sf);
+    else
+        x->sendfile = sf; /* its turn comes in eddy__http_xchg_finished */
+    eddy_http_res_end(res, NULL, 0);
+    return 0;
+}
+
+EDDY_EXPORT void eddy_http_res_destroy(eddy_http_res_t *res, int err)
+{
+    xchg_t *x = eddy__http_xchg(res);
+    x->abort_cb = NULL; /* the user knows */
+    if (!(x->flags & X_ORPHAN) && !(x->conn->flags & C_CLOSED))
+        eddy__http_conn_close(x->conn, err ? err : -ECONNABORTED);
+    eddy_http_res_end(res, NULL, 0);
 }
 
 EDDY_EXPORT int eddy_http_res_detach(eddy_http_res_t *res)

@@ -161,6 +161,8 @@ void eddy__http_conn_abort_exchanges(conn_t *c, int err)
             eddy__http_xchg_free(x);
         } else {
             x->flags |= X_ORPHAN;
+            if (x->res_stream)
+                eddy__http_res_stream_abort(x);
             if (x == parsing && x->end_cb)
                 x->end_cb(&x->req, err);
             if (x->abort_cb)
@@ -251,6 +253,11 @@ void eddy__http_xchg_free(xchg_t *x)
 {
     conn_t *c = x->conn;
     eddy_http_server_t *s = c->server;
+    if (x->sendfile) { /* its turn never came: the connection died */
+        struct eddy__http_sendfile *sf = x->sendfile;
+        x->sendfile = NULL;
+        sf->done(sf, EDDY_ECANCELED);
+    }
     free(x->head_copy);
     free(x->held);
     if (x->hdrs != x->hdrs_inline)
@@ -270,6 +277,8 @@ static void on_drain(eddy_stream_t *stream)
 {
     conn_t *c = (conn_t *)stream;
     c->flags &= ~R_BACKPRESSURE;
+    if (c->first && c->first->res_stream && !(c->first->flags & X_ENDED))
+        eddy__http_res_stream_unblock(c->first);
     if (c->first && c->first->drain_cb && !(c->first->flags & X_ENDED))
         c->first->drain_cb(&c->first->res);
     if (!(c->flags & C_CLOSED))

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -23,6 +24,12 @@ _Static_assert(sizeof(eddy_buf_t) == sizeof(struct iovec) &&
                    offsetof(eddy_buf_t, base) == offsetof(struct iovec, iov_base) &&
                    offsetof(eddy_buf_t, len) == offsetof(struct iovec, iov_len),
                "eddy_buf_t must be laid out as struct iovec");
+
+#if UINTPTR_MAX == UINT64_MAX
+/* The pipe's slots share memory with _alloc_cb/_drain_cb and the vtable lives in the static
+ * ops: non-socket streams cost a socket nothing (DESIGN: small idle connections). */
+_Static_assert(sizeof(eddy_tcp_t) == 160, "eddy_tcp_t grew");
+#endif
 
 /* Buffers gathered into one sendmsg from the queue (IOV_MAX is 1024 on Linux). */
 #define IOV_BATCH 256
@@ -36,6 +43,13 @@ static void stream_close(eddy_handle_t *h);
 static void stream_closed(eddy_handle_t *h);
 
 static const struct eddy__handle_ops stream_ops = {.close = stream_close, .closed = stream_closed};
+
+/* Sockets take the direct path; every other stream type goes through its vtable. One compare
+ * with a constant address, and no indirect call, on the socket's hot path. */
+static inline bool is_socket(const eddy_stream_t *s)
+{
+    return s->handle._ops == &stream_ops;
+}
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
@@ -145,7 +159,7 @@ static void read_end(eddy_stream_t *s, ssize_t status, const eddy_buf_t *buf)
 
 static bool read_buffer(eddy_stream_t *s, eddy_buf_t *buf)
 {
-    if (s->_alloc_cb) {
+    if (s->_alloc_cb && !has(s, EDDY__S_PIPE_SRC)) {
         *buf = eddy_buf_init(NULL, 0);
         s->_alloc_cb(s, EDDY__READ_BUF_SIZE, buf);
     } else {
@@ -183,7 +197,7 @@ static void stream_read(eddy_stream_t *s)
             return;
         } else if (errno == EAGAIN) {
             clear(s, EDDY__S_READABLE);
-            if (s->_alloc_cb) /* hand the unused buffer back */
+            if (s->_alloc_cb && !has(s, EDDY__S_PIPE_SRC)) /* hand the unused buffer back */
                 s->_read_cb(s, 0, &buf);
             return;
         } else if (errno != EINTR) {
@@ -202,6 +216,7 @@ EDDY_EXPORT int eddy_stream_read_start(eddy_stream_t *s, eddy_alloc_cb alloc_cb,
                                        eddy_read_cb read_cb)
 {
     assert(s != NULL && read_cb != NULL);
+    if (!is_socket(s)) return eddy__vstream_read_start(s, alloc_cb, read_cb);
     if (has(s, EDDY__H_CLOSING) || !has(s, EDDY__S_CAN_READ) || s->_io._fd < 0) return -ENOTCONN;
     s->_read_cb = read_cb;
     s->_alloc_cb = alloc_cb;
@@ -278,6 +293,10 @@ static void fail_writes(eddy_stream_t *s, int status)
             for (unsigned i = w->_index; i < w->_nbufs; i++)
                 s->_write_queue_size -= w->_bufs[i].len;
             free_bufs(w);
+        } else if (r->_type == EDDY__REQ_SENDFILE) {
+            eddy_sendfile_t *f = eddy_container_of(r, eddy_sendfile_t, _req);
+            s->_write_queue_size -= f->_len;
+            f->_len = 0;
         }
         if (r->_type != EDDY__REQ_CONNECT) mark_done(s, r, status);
     }
@@ -317,6 +336,27 @@ static void do_shutdown(eddy_stream_t *s, struct eddy__stream_req *r)
     mark_done(s, r, status);
 }
 
+/* Sends a queued file with sendfile(2) until it is all out (0), the socket is full (-EAGAIN)
+ * or an error. A file shorter than promised is an error (-EIO): the peer was told a length. */
+static int send_file(eddy_stream_t *s, eddy_sendfile_t *f)
+{
+    while (f->_len > 0) {
+        off_t off = (off_t)f->_offset;
+        size_t n = f->_len > (1u << 30) ? (1u << 30) : (size_t)f->_len;
+        ssize_t sent = sendfile(s->_io._fd, f->_fd, &off, n);
+        if (sent > 0) {
+            f->_offset += sent;
+            f->_len -= (uint64_t)sent;
+            s->_write_queue_size -= (size_t)sent;
+        } else if (sent == 0) {
+            return -EIO;
+        } else if (errno != EINTR) {
+            return -errno;
+        }
+    }
+    return 0;
+}
+
 /* Sends queued writes, many requests per sendmsg, until the queue is empty or the socket is
  * full; EPOLLOUT stays armed exactly while something is left. */
 static void flush(eddy_stream_t *s)
@@ -326,6 +366,18 @@ static void flush(eddy_stream_t *s)
         struct eddy__stream_req *r = req_of(q);
         if (r->_type == EDDY__REQ_SHUTDOWN) {
             do_shutdown(s, r);
+            q = q->next;
+            continue;
+        }
+        if (r->_type == EDDY__REQ_SENDFILE) {
+            int err = send_file(s, eddy_container_of(r, eddy_sendfile_t, _req));
+            if (err == -EAGAIN && arm_write(s) != 0) err = -ENOMEM;
+            if (err == -EAGAIN) goto out;
+            if (err < 0) {
+                fail_writes(s, err);
+                goto out;
+            }
+            mark_done(s, r, 0);
             q = q->next;
             continue;
         }
@@ -438,6 +490,7 @@ EDDY_EXPORT int eddy_stream_write(eddy_write_t *w, eddy_stream_t *s, const eddy_
                                   unsigned nbufs, eddy_write_cb cb)
 {
     assert(w != NULL && s != NULL && (bufs != NULL || nbufs == 0));
+    if (!is_socket(s)) return eddy__vstream_write(w, s, bufs, nbufs, cb);
     if (!has(s, EDDY__S_CAN_WRITE) || has(s, EDDY__H_CLOSING)) return not_writable(s);
     w->handle = s;
     w->_cb = cb;
@@ -468,8 +521,8 @@ EDDY_EXPORT ssize_t eddy_stream_try_write(eddy_stream_t *s, const eddy_buf_t buf
 {
     assert(s != NULL && (bufs != NULL || nbufs == 0));
     if (!has(s, EDDY__S_CAN_WRITE) || has(s, EDDY__H_CLOSING)) return not_writable(s);
-    if (has(s, EDDY__S_WRITE_QUEUED | EDDY__S_CONNECTING))
-        return -EAGAIN; /* writing now would overtake the queue */
+    if (has(s, EDDY__S_WRITE_QUEUED | EDDY__S_CONNECTING) || !is_socket(s))
+        return -EAGAIN; /* writing now would overtake the queue (or the stream has no socket) */
     if (nbufs == 0) return 0;
     ssize_t n = send_iov(s->_io._fd, (const struct iovec *)bufs, nbufs < IOV_MAX ? nbufs : IOV_MAX);
     return n >= 0 ? n : -errno;
@@ -478,6 +531,7 @@ EDDY_EXPORT ssize_t eddy_stream_try_write(eddy_stream_t *s, const eddy_buf_t buf
 EDDY_EXPORT int eddy_stream_shutdown(eddy_shutdown_t *req, eddy_stream_t *s, eddy_shutdown_cb cb)
 {
     assert(req != NULL && s != NULL);
+    if (!is_socket(s)) return eddy__vstream_shutdown(req, s, cb);
     if (!has(s, EDDY__S_CAN_WRITE) || has(s, EDDY__H_CLOSING)) return -ENOTCONN;
     req->handle = s;
     req->_cb = cb;
@@ -494,6 +548,29 @@ EDDY_EXPORT int eddy_stream_shutdown(eddy_shutdown_t *req, eddy_stream_t *s, edd
     return 0;
 }
 
+EDDY_EXPORT int eddy_stream_sendfile(eddy_sendfile_t *req, eddy_stream_t *s, int fd,
+                                     int64_t offset, uint64_t len, eddy_sendfile_cb cb)
+{
+    assert(req != NULL && s != NULL);
+    if (!is_socket(s)) return -ENOTSUP;
+    if (fd < 0 || offset < 0) return -EINVAL;
+    if (!has(s, EDDY__S_CAN_WRITE) || has(s, EDDY__H_CLOSING)) return not_writable(s);
+    req->handle = s;
+    req->_cb = cb;
+    req->_req._type = EDDY__REQ_SENDFILE;
+    req->_req._state = 0;
+    req->_req._status = 0;
+    req->_fd = fd;
+    req->_offset = offset;
+    req->_len = len;
+    enqueue(s, &req->_req);
+    s->_write_queue_size += len;
+    bool behind = has(s, EDDY__S_WRITE_QUEUED | EDDY__S_CONNECTING);
+    set(s, EDDY__S_WRITE_QUEUED);
+    if (!behind) flush(s); /* nothing ahead of it: send what the socket takes now */
+    return backpressure(s);
+}
+
 EDDY_EXPORT size_t eddy_stream_write_queue_size(const eddy_stream_t *s)
 {
     return has(s, EDDY__S_LISTENING) ? 0 : s->_write_queue_size;
@@ -503,6 +580,7 @@ EDDY_EXPORT void eddy_stream_set_high_water_mark(eddy_stream_t *s, size_t bytes)
 {
     assert(!has(s, EDDY__S_LISTENING));
     s->_hwm = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
+    if (bytes == 0) s->_hwm = 1; /* 0 would make every write FULL and never drain */
     if (has(s, EDDY__S_NEED_DRAIN) && below_mark(s)) schedule(s);
 }
 
@@ -514,7 +592,10 @@ EDDY_EXPORT size_t eddy_stream_get_high_water_mark(const eddy_stream_t *s)
 EDDY_EXPORT void eddy_stream_set_drain_cb(eddy_stream_t *s, eddy_drain_cb cb)
 {
     assert(!has(s, EDDY__S_LISTENING));
-    s->_drain_cb = cb;
+    if (has(s, EDDY__S_PIPE_DST))
+        s->_pipe_dst->_saved_drain = cb; /* given back when the pipe ends */
+    else
+        s->_drain_cb = cb;
 }
 
 EDDY_EXPORT int eddy_stream_is_readable(const eddy_stream_t *s)
@@ -589,6 +670,13 @@ static void finish_req(eddy_stream_t *s, struct eddy__stream_req *r, int status)
         if (w->_cb) w->_cb(w, status);
         break;
     }
+    case EDDY__REQ_SENDFILE: {
+        eddy_sendfile_t *f = eddy_container_of(r, eddy_sendfile_t, _req);
+        s->_write_queue_size -= f->_len; /* still queued: cancelled */
+        f->_len = 0;
+        if (f->_cb) f->_cb(f, status);
+        break;
+    }
     case EDDY__REQ_SHUTDOWN: {
         eddy_shutdown_t *sh = eddy_container_of(r, eddy_shutdown_t, _req);
         if (sh->_cb) sh->_cb(sh, status);
@@ -632,10 +720,18 @@ static void stream_pending(eddy_loop_t *loop, eddy_pending_t *p)
     }
     reap(s);
     if (has(s, EDDY__H_CLOSING)) return;
-    if (has(s, EDDY__S_NEED_DRAIN) && below_mark(s)) {
+    if (has(s, EDDY__S_NEED_DRAIN) && below_mark(s) && !has(s, EDDY__S_WBLOCKED)) {
         clear(s, EDDY__S_NEED_DRAIN);
-        if (s->_drain_cb) s->_drain_cb(s);
+        if (has(s, EDDY__S_PIPE_DST))
+            eddy__pipe_drain(s->_pipe_dst);
+        else if (s->_drain_cb)
+            s->_drain_cb(s);
         if (has(s, EDDY__H_CLOSING)) return;
+    }
+    if (!is_socket(s)) {
+        const struct eddy__stream_vtbl *vt = eddy__stream_vtbl(s);
+        if (vt->pending) vt->pending(s);
+        return;
     }
     if (has(s, EDDY__S_READ_DEFER)) {
         clear(s, EDDY__S_READ_DEFER);
@@ -652,6 +748,7 @@ static void stream_close(eddy_handle_t *h)
         eddy__pending_remove(&s->_pending);
         clear(s, EDDY__S_PENDING);
     }
+    if (has(s, EDDY__S_PIPE_SRC | EDDY__S_PIPE_DST)) eddy__pipe_stream_closing(s);
     eddy__stream_close_connect(s);
     if (s->_io._fd >= 0) {
         eddy__backend_unwatch(h->loop, &s->_io);
@@ -668,7 +765,11 @@ static void stream_close(eddy_handle_t *h)
  * callback, finished ones with their status, the rest with EDDY_ECANCELED. */
 static void stream_closed(eddy_handle_t *h)
 {
-    eddy_stream_t *s = eddy_container_of(h, eddy_stream_t, handle);
+    eddy__stream_cancel_all(eddy_container_of(h, eddy_stream_t, handle));
+}
+
+void eddy__stream_cancel_all(eddy_stream_t *s)
+{
     while (!eddy__queue_empty(&s->_reqs)) {
         struct eddy__stream_req *r = req_of(s->_reqs.next);
         /* A connect's timer was closed before the stream (its close came first). */
@@ -676,4 +777,31 @@ static void stream_closed(eddy_handle_t *h)
         eddy__queue_remove(&r->_node);
         finish_req(s, r, (r->_state & EDDY__REQ_DONE) ? r->_status : -ECANCELED);
     }
+}
+
+/* ---- shared with the non-socket streams (vstream.c and the types built on it) -------------- */
+
+void eddy__stream_mark_done(eddy_stream_t *s, struct eddy__stream_req *r, int status)
+{
+    mark_done(s, r, status);
+}
+
+eddy_queue_t *eddy__stream_first_undone(eddy_stream_t *s)
+{
+    return first_undone(s);
+}
+
+eddy_queue_t *eddy__stream_consume(eddy_stream_t *s, eddy_queue_t *q, size_t sent)
+{
+    return consume(s, q, sent);
+}
+
+int eddy__stream_copy_bufs(eddy_write_t *w, const eddy_buf_t *bufs, unsigned nbufs, size_t skip)
+{
+    return copy_bufs(w, bufs, nbufs, skip);
+}
+
+void eddy__stream_fail_writes(eddy_stream_t *s, int status)
+{
+    fail_writes(s, status);
 }

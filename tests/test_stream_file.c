@@ -1,0 +1,664 @@
+/* File streams and pipes: whole files and byte ranges, errors (-ENOENT through a pipe), copies
+ * file to file, file to socket, socket to file, through a transform, backpressure of writers,
+ * closing with work in flight, and flat memory for a large file sent to a slow reader.
+ * Loopback only; each case bounds its time with alarm(). */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "eddy.h"
+#include "harness.h"
+
+static eddy_loop_t loop;
+static char dir[64];
+
+static void begin(void)
+{
+    signal(SIGPIPE, SIG_DFL);
+    alarm(60);
+    CHECK(eddy_loop_init(&loop) == 0);
+    strcpy(dir, "/tmp/eddy_stream_XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+}
+
+static void remove_dir(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
+static void end(void)
+{
+    CHECK(eddy_loop_close(&loop) == 0);
+    remove_dir();
+    alarm(0);
+}
+
+static void path_of(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", dir, name);
+}
+
+/* Byte i of the test pattern: not periodic at any power of two, so misplaced chunks show. */
+static unsigned char pattern(uint64_t i)
+{
+    return (unsigned char)((i * 2654435761u) >> 13 ^ i / 4099);
+}
+
+static uint64_t fnv(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+#define FNV_INIT 14695981039346656037ull
+
+static uint64_t make_file(const char *name, uint64_t size, char *path, size_t cap)
+{
+    path_of(path, cap, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0);
+    static char buf[65536];
+    uint64_t h = FNV_INIT;
+    for (uint64_t off = 0; off < size;) {
+        size_t n = size - off < sizeof buf ? (size_t)(size - off) : sizeof buf;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (char)pattern(off + i);
+        CHECK(write(fd, buf, n) == (ssize_t)n);
+        h = fnv(h, buf, n);
+        off += n;
+    }
+    close(fd);
+    return h;
+}
+
+static uint64_t hash_file(const char *path, uint64_t *size)
+{
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0);
+    static char buf[65536];
+    uint64_t h = FNV_INIT;
+    *size = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        h = fnv(h, buf, (size_t)n);
+        *size += (uint64_t)n;
+    }
+    close(fd);
+    return h;
+}
+
+/* ASan's quarantine holds freed memory back on purpose: RSS bounds only hold without it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_BOUNDS 0
+#else
+#define RSS_BOUNDS 1
+#endif
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kib) == 1) break;
+    if (f) fclose(f);
+    return kib;
+}
+
+static int closed;
+
+static void on_closed(eddy_handle_t *h)
+{
+    closed++;
+}
+
+/* ---- a reader that collects what a stream gives ------------------------------------------- */
+
+typedef struct {
+    uint64_t hash, bytes;
+    int eof, err, chunks;
+    size_t max_chunk;
+} collect_t;
+
+static collect_t got;
+
+static void collect_read(eddy_stream_t *s, ssize_t n, const eddy_buf_t *buf)
+{
+    if (n > 0) {
+        CHECK(buf->len == (size_t)n);
+        got.hash = fnv(got.hash, buf->base, (size_t)n);
+        got.bytes += (uint64_t)n;
+        got.chunks++;
+        if ((size_t)n > got.max_chunk) got.max_chunk = (size_t)n;
+        return;
+    }
+    if (n == EDDY_EOF)
+        got.eof++;
+    else if (n < 0)
+        got.err = (int)n;
+    eddy_close(&s->handle, on_closed);
+}
+
+static void collect_reset(void)
+{
+    memset(&got, 0, sizeof got);
+    got.hash = FNV_INIT;
+}
+
+static void read_all(const char *path, const eddy_file_stream_opts_t *opts)
+{
+    eddy_file_stream_t fs;
+    collect_reset();
+    CHECK(eddy_file_read_stream_open(&loop, &fs, path, opts) == 0);
+    CHECK(eddy_stream_read_start(&fs.stream, NULL, collect_read) == 0);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(closed, 1);
+}
+
+static void read_whole_file(void)
+{
+    begin();
+    char path[128];
+    uint64_t size = 1024 * 1024 + 123;
+    uint64_t h = make_file("a", size, path, sizeof path);
+    read_all(path, NULL);
+    CHECK_EQ(got.eof, 1);
+    CHECK_EQ(got.err, 0);
+    CHECK_EQ(got.bytes, size);
+    CHECK(got.hash == h);
+    CHECK_EQ(got.max_chunk, 64 * 1024);
+    CHECK_EQ(got.chunks, 17);
+    end();
+}
+
+/* Expected hash of bytes [a, b] of the pattern. */
+static uint64_t range_hash(uint64_t a, uint64_t b)
+{
+    uint64_t h = FNV_INIT;
+    for (uint64_t i = a; i <= b; i++) {
+        unsigned char c = pattern(i);
+        h = fnv(h, &c, 1);
+    }
+    return h;
+}
+
+static void read_ranges(void)
+{
+    begin();
+    char path[128];
+    uint64_t size = 300000;
+    make_file("r", size, path, sizeof path);
+    eddy_file_stream_opts_t o;
+    eddy_file_stream_opts_init(&o);
+    o.chunk_size = 1000;
+    struct { int64_t start; uint64_t end; uint64_t want; } cases[] = {
+        {100, 199, 100}, {0, 0, 1}, {5, 99999, 99995}, {299990, UINT64_MAX, 10},
+        {299999, 400000, 1}, {300000, UINT64_MAX, 0}, {-1, 2500, 2501}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        o.start = cases[i].start;
+        o.end = cases[i].end;
+        read_all(path, &o);
+        CHECK_EQ(got.eof, 1);
+        CHECK_EQ(got.bytes, cases[i].want);
+        uint64_t a = cases[i].start < 0 ? 0 : (uint64_t)cases[i].start;
+        if (cases[i].want) CHECK(got.hash == range_hash(a, a + cases[i].want - 1));
+        CHECK(got.max_chunk <= 1000);
+    }
+    end();
+}
+
+static void read_missing_enoent(void)
+{
+    begin();
+    char path[128];
+    path_of(path, sizeof path, "missing");
+    read_all(path, NULL);
+    CHECK_EQ(got.err, -ENOENT);
+    CHECK_EQ(got.eof, 0);
+    end();
+}
+
+/* Reading into the user's own small buffers (an alloc callback). */
+static char small_buf[1000];
+
+static void small_alloc(eddy_stream_t *s, size_t suggested, eddy_buf_t *buf)
+{
+    *buf = eddy_buf_init(small_buf, sizeof small_buf);
+}
+
+static void read_with_alloc_cb(void)
+{
+    begin();
+    char path[128];
+    uint64_t h = make_file("s", 200001, path, sizeof path);
+    eddy_file_stream_t fs;
+    collect_reset();
+    CHECK(eddy_file_read_stream_open(&loop, &fs, path, NULL) == 0);
+    CHECK(eddy_stream_read_start(&fs.stream, small_alloc, collect_read) == 0);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(got.bytes, 200001);
+    CHECK(got.hash == h);
+    CHECK_EQ(got.max_chunk, 1000);
+    end();
+}
+
+/* ---- pipes between files ------------------------------------------------------------------- */
+
+static int pipe_status = 1;
+
+static void pipe_done(eddy_pipe_t *p, int status)
+{
+    pipe_status = status;
+    eddy_close(&p->src->handle, on_closed);
+    eddy_close(&p->dst->handle, on_closed);
+}
+
+static void file_to_file_copy(void)
+{
+    begin();
+    char src[128], dst[128];
+    uint64_t size = 3 * 1024 * 1024 + 777;
+    uint64_t h = make_file("src", size, src, sizeof src);
+    path_of(dst, sizeof dst, "dst");
+    eddy_file_stream_t in, out;
+    CHECK(eddy_file_read_stream_open(&loop, &in, src, NULL) == 0);
+    CHECK(eddy_file_write_stream_open(&loop, &out, dst, NULL) == 0);
+    eddy_pipe_t p;
+    CHECK(eddy_stream_pipe(&p, &in.stream, &out.stream, 0, pipe_done) == 0);
+    CHECK(eddy_stream_pipe(&p, &in.stream, &out.stream, 0, pipe_done) == -EBUSY);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(pipe_status, 0);
+    CHECK_EQ(closed, 2);
+    CHECK_EQ(p.bytes, size);
+    CHECK_EQ(eddy_file_stream_bytes(&out), size);
+    uint64_t got_size;
+    CHECK(hash_file(dst, &got_size) == h);
+    CHECK_EQ(got_size, size);
+    end();
+}
+
+static void pipe_missing_enoent(void)
+{
+    begin();
+    char src[128], dst[128];
+    path_of(src, sizeof src, "nope");
+    path_of(dst, sizeof dst, "out");
+    eddy_file_stream_t in, out;
+    CHECK(eddy_file_read_stream_open(&loop, &in, src, NULL) == 0);
+    CHECK(eddy_file_write_stream_open(&loop, &out, dst, NULL) == 0);
+    eddy_pipe_t p;
+    CHECK(eddy_stream_pipe(&p, &in.stream, &out.stream, 0, pipe_done) == 0);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(pipe_status, -ENOENT);
+    end();
+}
+
+/* Writing into a directory that does not exist: every queued write gets the open's error. */
+static int write_statuses[3];
+static int write_count;
+
+static void record_write(eddy_write_t *req, int status)
+{
+    write_statuses[write_count++] = status;
+}
+
+static void record_shutdown(eddy_shutdown_t *req, int status)
+{
+    write_statuses[write_count++] = status;
+    eddy_close(&req->handle->handle, on_closed);
+}
+
+static void write_open_error(void)
+{
+    begin();
+    char path[128];
+    path_of(path, sizeof path, "no/such/dir");
+    eddy_file_stream_t out;
+    CHECK(eddy_file_write_stream_open(&loop, &out, path, NULL) == 0);
+    eddy_write_t w1, w2;
+    eddy_shutdown_t sh;
+    eddy_buf_t b = eddy_buf_init("x", 1);
+    CHECK(eddy_stream_write(&w1, &out.stream, &b, 1, record_write) == 0);
+    CHECK(eddy_stream_write(&w2, &out.stream, &b, 1, record_write) == 0);
+    CHECK(eddy_stream_shutdown(&sh, &out.stream, record_shutdown) == 0);
+    CHECK(eddy_stream_write(&w1, &out.stream, &b, 1, record_write) == -EPIPE);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(write_count, 3);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(write_statuses[i], -ENOENT);
+    end();
+}
+
+/* A writer's backpressure: FULL at the mark, drain once below, callbacks in order. */
+#define NWRITES 40
+static eddy_write_t wreqs[NWRITES];
+static char wdata[NWRITES][16384];
+static int wdone, wnext, drains, fulls;
+static eddy_file_stream_t wstream;
+static eddy_shutdown_t wshut;
+
+static void ordered_write(eddy_write_t *req, int status)
+{
+    CHECK_EQ(status, 0);
+    CHECK(req == &wreqs[wdone]);
+    wdone++;
+}
+
+static void write_more(void)
+{
+    while (wnext < NWRITES) {
+        eddy_buf_t b = eddy_buf_init(wdata[wnext], sizeof wdata[0]);
+        int r = eddy_stream_write(&wreqs[wnext], &wstream.stream, &b, 1, ordered_write);
+        CHECK(r >= 0);
+        wnext++;
+        if (r == EDDY_STREAM_FULL) {
+            CHECK(eddy_stream_write_queue_size(&wstream.stream) >= 64 * 1024);
+            fulls++;
+            return;
+        }
+    }
+    CHECK(eddy_stream_shutdown(&wshut, &wstream.stream, record_shutdown) == 0);
+}
+
+static void on_wdrain(eddy_stream_t *s)
+{
+    drains++;
+    CHECK(eddy_stream_write_queue_size(s) < 64 * 1024);
+    write_more();
+}
+
+static void write_backpressure(void)
+{
+    begin();
+    char path[128];
+    path_of(path, sizeof path, "w");
+    for (int i = 0; i < NWRITES; i++)
+        for (size_t j = 0; j < sizeof wdata[0]; j++)
+            wdata[i][j] = (char)pattern((uint64_t)i * sizeof wdata[0] + j);
+    CHECK(eddy_file_write_stream_open(&loop, &wstream, path, NULL) == 0);
+    eddy_stream_set_drain_cb(&wstream.stream, on_wdrain);
+    write_more();
+    write_count = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(wdone, NWRITES);
+    CHECK_EQ(write_count, 1);
+    CHECK_EQ(write_statuses[0], 0);
+    CHECK(fulls >= 5);
+    CHECK_EQ(drains, fulls);
+    uint64_t size;
+    uint64_t h = hash_file(path, &size);
+    CHECK_EQ(size, sizeof wdata);
+    CHECK(h == fnv(FNV_INIT, wdata, sizeof wdata));
+    end();
+}
+
+/* Closing a reader while its read is on the pool: the op frees itself later. */
+static void close_with_read_in_flight(void)
+{
+    begin();
+    char path[128];
+    make_file("c", 1 << 20, path, sizeof path);
+    read_all(path, NULL); /* the loop's wake-up descriptor exists from here on */
+    int fds = test_open_fds();
+    for (int i = 0; i < 20; i++) {
+        eddy_file_stream_t fs;
+        CHECK(eddy_file_read_stream_open(&loop, &fs, path, NULL) == 0);
+        CHECK(eddy_stream_read_start(&fs.stream, NULL, collect_read) == 0);
+        for (int k = 0; k < i % 4; k++)
+            eddy_run(&loop, EDDY_RUN_NOWAIT);
+        if (!eddy_is_closing(&fs.stream.handle)) eddy_close(&fs.stream.handle, on_closed);
+        eddy_run(&loop, EDDY_RUN_DEFAULT);
+    }
+    CHECK_EQ(test_open_fds(), fds);
+    end();
+}
+
+/* ---- sockets -------------------------------------------------------------------------------- */
+
+static eddy_tcp_t listener;
+static eddy_tcp_t conn;
+static int port;
+
+typedef struct {
+    int port;
+    uint64_t send_size;  /* > 0: send this much of the pattern, then close */
+    int rcvbuf;          /* > 0: SO_RCVBUF */
+    int delay_us;        /* sleep between reads */
+    uint64_t hash, bytes;
+    int xor;             /* expect each byte xor-ed with this */
+} client_t;
+
+static void *client_main(void *arg)
+{
+    client_t *c = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    if (c->rcvbuf) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &c->rcvbuf, sizeof c->rcvbuf);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    static __thread char buf[65536];
+    c->hash = FNV_INIT;
+    if (c->send_size) {
+        for (uint64_t off = 0; off < c->send_size;) {
+            size_t n = c->send_size - off < sizeof buf ? (size_t)(c->send_size - off) : sizeof buf;
+            for (size_t i = 0; i < n; i++)
+                buf[i] = (char)pattern(off + i);
+            CHECK(write(fd, buf, n) == (ssize_t)n);
+            off += n;
+        }
+        close(fd);
+        return NULL;
+    }
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        if (c->xor)
+            for (ssize_t i = 0; i < n; i++)
+                buf[i] ^= (char)c->xor;
+        c->hash = fnv(c->hash, buf, (size_t)n);
+        c->bytes += (uint64_t)n;
+        if (c->delay_us) usleep((useconds_t)c->delay_us);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void (*on_accepted)(void);
+
+static void on_conn(eddy_stream_t *server, int status)
+{
+    CHECK_EQ(status, 0);
+    CHECK(eddy_tcp_init(&loop, &conn) == 0);
+    CHECK(eddy_tcp_accept(&listener, &conn) == 0);
+    eddy_close(&listener.stream.handle, on_closed);
+    on_accepted();
+}
+
+static void listen_once(void (*accepted)(void))
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(eddy_tcp_init(&loop, &listener) == 0);
+    CHECK(eddy_tcp_bind(&listener, (struct sockaddr *)&a, 0) == 0);
+    CHECK(eddy_tcp_listen(&listener, 8, on_conn) == 0);
+    socklen_t len = sizeof a;
+    CHECK(eddy_tcp_getsockname(&listener, (struct sockaddr *)&a, &len) == 0);
+    port = ntohs(a.sin_port);
+    on_accepted = accepted;
+}
+
+static eddy_file_stream_t file;
+static eddy_pipe_t pipe_a, pipe_b;
+static char file_path[128];
+
+static void send_file_now(void)
+{
+    CHECK(eddy_file_read_stream_open(&loop, &file, file_path, NULL) == 0);
+    CHECK(eddy_stream_pipe(&pipe_a, &file.stream, &conn.stream, 0, pipe_done) == 0);
+}
+
+static void file_to_socket(void)
+{
+    begin();
+    uint64_t size = 5 * 1024 * 1024 + 3;
+    uint64_t h = make_file("f", size, file_path, sizeof file_path);
+    listen_once(send_file_now);
+    client_t c = {.port = port};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, client_main, &c) == 0);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    CHECK_EQ(pipe_status, 0);
+    CHECK_EQ(c.bytes, size);
+    CHECK(c.hash == h);
+    end();
+}
+
+static void receive_to_file_now(void)
+{
+    CHECK(eddy_file_write_stream_open(&loop, &file, file_path, NULL) == 0);
+    CHECK(eddy_stream_pipe(&pipe_a, &conn.stream, &file.stream, 0, pipe_done) == 0);
+}
+
+static void socket_to_file(void)
+{
+    begin();
+    uint64_t size = 4 * 1024 * 1024 + 11;
+    path_of(file_path, sizeof file_path, "received");
+    listen_once(receive_to_file_now);
+    client_t c = {.port = port, .send_size = size};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, client_main, &c) == 0);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    CHECK_EQ(pipe_status, 0);
+    uint64_t got_size;
+    uint64_t h = hash_file(file_path, &got_size);
+    CHECK_EQ(got_size, size);
+    char ref[128];
+    CHECK(h == make_file("ref", size, ref, sizeof ref));
+    end();
+}
+
+/* file -> transform (xor 0x5a, on the pool) -> socket */
+static eddy_transform_t xform;
+static int pipes_done;
+
+static int xor_fn(void *state, eddy_transform_io_t *io)
+{
+    size_t n = io->in_len < io->out_len ? io->in_len : io->out_len;
+    for (size_t i = 0; i < n; i++)
+        io->out[i] = io->in[i] ^ 0x5a;
+    io->in_used = io->out_used = n;
+    return io->end && n == io->in_len ? EDDY_TRANSFORM_DONE : 0;
+}
+
+static void chain_done(eddy_pipe_t *p, int status)
+{
+    CHECK_EQ(status, 0);
+    pipes_done++;
+    eddy_close(&p->src->handle, on_closed);
+    if (p == &pipe_b) eddy_close(&p->dst->handle, on_closed);
+}
+
+static void transform_now(void)
+{
+    eddy_transform_opts_t o = {.chunk_size = 10000, .input_max = 7000};
+    CHECK(eddy_transform_init(&loop, &xform, xor_fn, NULL, NULL, &o) == 0);
+    CHECK(eddy_file_read_stream_open(&loop, &file, file_path, NULL) == 0);
+    CHECK(eddy_stream_pipe(&pipe_a, &file.stream, &xform.stream, 0, chain_done) == 0);
+    CHECK(eddy_stream_pipe(&pipe_b, &xform.stream, &conn.stream, 0, chain_done) == 0);
+}
+
+static void file_transform_socket(void)
+{
+    begin();
+    uint64_t size = 3 * 1024 * 1024 + 5;
+    uint64_t h = make_file("t", size, file_path, sizeof file_path);
+    listen_once(transform_now);
+    client_t c = {.port = port, .xor = 0x5a, .rcvbuf = 8192, .delay_us = 50};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, client_main, &c) == 0);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    CHECK_EQ(pipes_done, 2);
+    CHECK_EQ(c.bytes, size);
+    CHECK(c.hash == h);
+    end();
+}
+
+/* A 256 MiB sparse file to a reader slower than the disk: the pipe must pause, and RSS stay
+ * flat (measured after the first 8 MiB, when every buffer exists). */
+static long rss_base = -1, rss_max;
+static eddy_timer_t rss_timer;
+
+static void sample_rss(eddy_timer_t *t)
+{
+    long r = rss_kib();
+    if (rss_base < 0 && pipe_a.bytes >= 8u << 20) rss_base = r;
+    if (rss_base >= 0 && r > rss_max) rss_max = r;
+}
+
+static void rss_pipe_done(eddy_pipe_t *p, int status)
+{
+    pipe_done(p, status);
+    eddy_close(&rss_timer.handle, on_closed);
+}
+
+static void send_sparse_now(void)
+{
+    CHECK(eddy_file_read_stream_open(&loop, &file, file_path, NULL) == 0);
+    CHECK(eddy_stream_pipe(&pipe_a, &file.stream, &conn.stream, 0, rss_pipe_done) == 0);
+    CHECK(eddy_timer_init(&loop, &rss_timer) == 0);
+    CHECK(eddy_timer_start(&rss_timer, sample_rss, 5, 5) == 0);
+}
+
+static void file_to_slow_socket_rss(void)
+{
+    begin();
+    uint64_t size = 256u << 20;
+    path_of(file_path, sizeof file_path, "sparse");
+    int fd = open(file_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0 && ftruncate(fd, (off_t)size) == 0);
+    close(fd);
+    listen_once(send_sparse_now);
+    client_t c = {.port = port, .rcvbuf = 64 * 1024, .delay_us = 150};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, client_main, &c) == 0);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    CHECK_EQ(pipe_status, 0);
+    CHECK_EQ(c.bytes, size);
+    CHECK(rss_base > 0);
+    printf("RSS: base %ld KiB, max %ld KiB, growth %ld KiB over %llu MiB\n", rss_base, rss_max,
+           rss_max - rss_base, (unsigned long long)(size >> 20));
+    CHECK(!RSS_BOUNDS || rss_max - rss_base < 8 * 1024);
+    end();
+}
+
+const test_case_t test_cases[] = {
+    {"read_whole_file", read_whole_file},
+    {"read_ranges", read_ranges},
+    {"read_missing_enoent", read_missing_enoent},
+    {"read_with_alloc_cb", read_with_alloc_cb},
+    {"file_to_file_copy", file_to_file_copy},
+    {"pipe_missing_enoent", pipe_missing_enoent},
+    {"write_open_error", write_open_error},
+    {"write_backpressure", write_backpressure},
+    {"close_with_read_in_flight", close_with_read_in_flight},
+    {"file_to_socket", file_to_socket},
+    {"socket_to_file", socket_to_file},
+    {"file_transform_socket", file_transform_socket},
+    {"file_to_slow_socket_rss", file_to_slow_socket_rss},
+    {NULL, NULL},
+};
