@@ -324,6 +324,32 @@ static bool header_has_token(const xchg_t *x, const char *name, const char *toke
     return false;
 }
 
+/* The head is assembled with these instead of snprintf, which cost about 40% of the server's
+ * user-space instructions per request in the plaintext benchmark (callgrind). */
+static size_t put(char *dst, size_t n, const char *src, size_t len)
+{
+    memcpy(dst + n, src, len);
+    return n + len;
+}
+
+static size_t put_str(char *dst, size_t n, const char *src)
+{
+    return put(dst, n, src, strlen(src));
+}
+
+static size_t put_u64(char *dst, size_t n, uint64_t v)
+{
+    char digits[20];
+    size_t k = 0;
+    do {
+        digits[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (k)
+        dst[n++] = digits[--k];
+    return n;
+}
+
 /* Writes the status line and headers, adding Date, the body's framing and Connection. */
 static void send_head(xchg_t *x, bool length_known, size_t length)
 {
@@ -343,9 +369,13 @@ static void send_head(xchg_t *x, bool length_known, size_t length)
     if ((c->flags & R_DONE) && x->next == NULL && c->parsing == NULL)
         x->flags |= X_CLOSE;
 
-    char line[640];
-    int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, eddy_http_status_text(status));
-    eddy__http_xchg_output(x, line, (size_t)n);
+    char line[160]; /* status line, then the framing lines: at most ~110 bytes each time */
+    size_t n = put(line, 0, "HTTP/1.1 ", 9);
+    n = put_u64(line, n, (uint64_t)status);
+    n = put(line, n, " ", 1);
+    n = put_str(line, n, eddy_http_status_text(status));
+    n = put(line, n, "\r\n", 2);
+    eddy__http_xchg_output(x, line, n);
     eddy__http_xchg_output(x, x->hdrs, x->hdrs_len);
     if (hdrs_find(x, "Date", 0) < 0) {
         eddy__http_date_refresh(s);
@@ -361,19 +391,21 @@ static void send_head(xchg_t *x, bool length_known, size_t length)
             x->flags |= X_CHUNKED;
     }
     if (!framed && length_known) {
-        n = snprintf(line, sizeof line, "Content-Length: %zu\r\n", length);
+        n = put(line, 0, "Content-Length: ", 16);
+        n = put_u64(line, n, length);
+        n = put(line, n, "\r\n", 2);
     } else if (!framed && x->req.http_minor >= 1) {
-        n = snprintf(line, sizeof line, "Transfer-Encoding: chunked\r\n");
+        n = put_str(line, 0, "Transfer-Encoding: chunked\r\n");
         x->flags |= X_CHUNKED;
     } else if (!framed) {
         x->flags |= X_CLOSE | X_UNTIL_EOF; /* HTTP/1.0 and no length: closing ends the body */
     }
     if (x->flags & X_CLOSE)
-        n += snprintf(line + n, sizeof line - (size_t)n, "Connection: close\r\n");
+        n = put_str(line, n, "Connection: close\r\n");
     else if (x->req.http_minor == 0)
-        n += snprintf(line + n, sizeof line - (size_t)n, "Connection: keep-alive\r\n");
-    n += snprintf(line + n, sizeof line - (size_t)n, "\r\n");
-    eddy__http_xchg_output(x, line, (size_t)n);
+        n = put_str(line, n, "Connection: keep-alive\r\n");
+    n = put(line, n, "\r\n", 2);
+    eddy__http_xchg_output(x, line, n);
     if (x->flags & X_CLOSE)
         c->flags |= R_DONE;
 }
