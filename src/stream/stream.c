@@ -441,18 +441,6 @@ static int backpressure(eddy_stream_t *s)
     return EDDY_STREAM_FULL;
 }
 
-static void enqueue(eddy_stream_t *s, struct eddy__stream_req *r)
-{
-    eddy__queue_insert_tail(&s->_reqs, &r->_node);
-    eddy__req_register(s->handle.loop);
-    eddy__stream_update_active(s);
-}
-
-static int not_writable(const eddy_stream_t *s)
-{
-    return has(s, EDDY__S_WRITE_END | EDDY__H_CLOSING) ? -EPIPE : -ENOTCONN;
-}
-
 /* The fast path: nothing is queued, so try the socket now. Only what it leaves is copied;
  * a write it takes whole costs no allocation and completes in the next pending phase. */
 static void write_now(eddy_stream_t *s, eddy_write_t *w, const eddy_buf_t *bufs, unsigned nbufs,
@@ -462,7 +450,7 @@ static void write_now(eddy_stream_t *s, eddy_write_t *w, const eddy_buf_t *bufs,
     ssize_t sent = total == 0 ? 0 : send_iov(s->_io._fd, (const struct iovec *)bufs, n);
     int err = sent < 0 ? errno : 0;
     if (sent < 0 && err != EAGAIN) {
-        enqueue(s, &w->_req);
+        eddy__stream_enqueue(s, &w->_req);
         mark_done(s, &w->_req, -err);
         clear(s, EDDY__S_CAN_WRITE);
         set(s, EDDY__S_WRITE_END);
@@ -470,13 +458,13 @@ static void write_now(eddy_stream_t *s, eddy_write_t *w, const eddy_buf_t *bufs,
     }
     size_t done = sent < 0 ? 0 : (size_t)sent;
     if (done == total) {
-        enqueue(s, &w->_req);
+        eddy__stream_enqueue(s, &w->_req);
         mark_done(s, &w->_req, 0);
         return;
     }
     /* Partial: the rest waits for EPOLLOUT. With at most 4 buffers nothing is allocated. */
     err = copy_bufs(w, bufs, nbufs, done);
-    enqueue(s, &w->_req);
+    eddy__stream_enqueue(s, &w->_req);
     if (err == 0) {
         s->_write_queue_size += total - done;
         set(s, EDDY__S_WRITE_QUEUED);
@@ -491,7 +479,7 @@ EDDY_EXPORT int eddy_stream_write(eddy_write_t *w, eddy_stream_t *s, const eddy_
 {
     assert(w != NULL && s != NULL && (bufs != NULL || nbufs == 0));
     if (!is_socket(s)) return eddy__vstream_write(w, s, bufs, nbufs, cb);
-    if (!has(s, EDDY__S_CAN_WRITE) || has(s, EDDY__H_CLOSING)) return not_writable(s);
+    if (!has(s, EDDY__S_CAN_WRITE) || has(s, EDDY__H_CLOSING)) return eddy__stream_not_writable(s);
     w->handle = s;
     w->_cb = cb;
     w->_req._type = EDDY__REQ_WRITE;
@@ -510,7 +498,7 @@ EDDY_EXPORT int eddy_stream_write(eddy_write_t *w, eddy_stream_t *s, const eddy_
         /* Behind other writes (or a connect): keep the order, copy the buffer array. */
         int err = copy_bufs(w, bufs, nbufs, 0);
         if (err) return err;
-        enqueue(s, &w->_req);
+        eddy__stream_enqueue(s, &w->_req);
         s->_write_queue_size += total;
         set(s, EDDY__S_WRITE_QUEUED);
     }
@@ -520,7 +508,7 @@ EDDY_EXPORT int eddy_stream_write(eddy_write_t *w, eddy_stream_t *s, const eddy_
 EDDY_EXPORT ssize_t eddy_stream_try_write(eddy_stream_t *s, const eddy_buf_t bufs[], unsigned nbufs)
 {
     assert(s != NULL && (bufs != NULL || nbufs == 0));
-    if (!has(s, EDDY__S_CAN_WRITE) || has(s, EDDY__H_CLOSING)) return not_writable(s);
+    if (!has(s, EDDY__S_CAN_WRITE) || has(s, EDDY__H_CLOSING)) return eddy__stream_not_writable(s);
     if (has(s, EDDY__S_WRITE_QUEUED | EDDY__S_CONNECTING) || !is_socket(s))
         return -EAGAIN; /* writing now would overtake the queue (or the stream has no socket) */
     if (nbufs == 0) return 0;
@@ -540,7 +528,7 @@ EDDY_EXPORT int eddy_stream_shutdown(eddy_shutdown_t *req, eddy_stream_t *s, edd
     req->_req._status = 0;
     clear(s, EDDY__S_CAN_WRITE);
     set(s, EDDY__S_WRITE_END);
-    enqueue(s, &req->_req);
+    eddy__stream_enqueue(s, &req->_req);
     if (has(s, EDDY__S_WRITE_QUEUED | EDDY__S_CONNECTING))
         set(s, EDDY__S_WRITE_QUEUED); /* after the writes (and the connect) */
     else
@@ -554,7 +542,7 @@ EDDY_EXPORT int eddy_stream_sendfile(eddy_sendfile_t *req, eddy_stream_t *s, int
     assert(req != NULL && s != NULL);
     if (!is_socket(s)) return -ENOTSUP;
     if (fd < 0 || offset < 0) return -EINVAL;
-    if (!has(s, EDDY__S_CAN_WRITE) || has(s, EDDY__H_CLOSING)) return not_writable(s);
+    if (!has(s, EDDY__S_CAN_WRITE) || has(s, EDDY__H_CLOSING)) return eddy__stream_not_writable(s);
     req->handle = s;
     req->_cb = cb;
     req->_req._type = EDDY__REQ_SENDFILE;
@@ -563,7 +551,7 @@ EDDY_EXPORT int eddy_stream_sendfile(eddy_sendfile_t *req, eddy_stream_t *s, int
     req->_fd = fd;
     req->_offset = offset;
     req->_len = len;
-    enqueue(s, &req->_req);
+    eddy__stream_enqueue(s, &req->_req);
     s->_write_queue_size += len;
     bool behind = has(s, EDDY__S_WRITE_QUEUED | EDDY__S_CONNECTING);
     set(s, EDDY__S_WRITE_QUEUED);

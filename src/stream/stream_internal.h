@@ -128,6 +128,20 @@ static inline eddy_write_t *eddy__stream_write_of(struct eddy__stream_req *r)
     return eddy_container_of(r, eddy_write_t, _req);
 }
 
+/* Queues a request behind the stream's earlier ones; it keeps the loop alive until done. */
+static inline void eddy__stream_enqueue(eddy_stream_t *s, struct eddy__stream_req *r)
+{
+    eddy__queue_insert_tail(&s->_reqs, &r->_node);
+    eddy__req_register(s->handle.loop);
+    eddy__stream_update_active(s);
+}
+
+/* Why a stream refuses a write: it was shut down or is closing (-EPIPE), or never connected. */
+static inline int eddy__stream_not_writable(const eddy_stream_t *s)
+{
+    return eddy__stream_has(s, EDDY__S_WRITE_END | EDDY__H_CLOSING) ? -EPIPE : -ENOTCONN;
+}
+
 static inline const struct eddy__stream_vtbl *eddy__stream_vtbl(const eddy_stream_t *s)
 {
     return s->handle._ops->stream;

@@ -97,23 +97,11 @@ void eddy__vstream_deliver(eddy_stream_t *s, ssize_t nread, const eddy_buf_t *bu
 
 /* ---- writing ------------------------------------------------------------------------------- */
 
-static void enqueue(eddy_stream_t *s, struct eddy__stream_req *r)
-{
-    eddy__queue_insert_tail(&s->_reqs, &r->_node);
-    eddy__req_register(s->handle.loop);
-    eddy__stream_update_active(s);
-}
-
-static int not_writable(const eddy_stream_t *s)
-{
-    return eddy__stream_has(s, EDDY__S_WRITE_END | EDDY__H_CLOSING) ? -EPIPE : -ENOTCONN;
-}
-
 int eddy__vstream_write(eddy_write_t *w, eddy_stream_t *s, const eddy_buf_t bufs[],
                         unsigned nbufs, eddy_write_cb cb)
 {
     if (!eddy__stream_has(s, EDDY__S_CAN_WRITE) || eddy__stream_has(s, EDDY__H_CLOSING))
-        return not_writable(s);
+        return eddy__stream_not_writable(s);
     w->handle = s;
     w->_cb = cb;
     w->_req._type = EDDY__REQ_WRITE;
@@ -124,7 +112,7 @@ int eddy__vstream_write(eddy_write_t *w, eddy_stream_t *s, const eddy_buf_t bufs
     size_t total = 0;
     for (unsigned i = 0; i < w->_nbufs; i++)
         total += w->_bufs[i].len;
-    enqueue(s, &w->_req);
+    eddy__stream_enqueue(s, &w->_req);
     s->_write_queue_size += total;
     eddy__stream_vtbl(s)->kick(s);
     if (eddy__stream_has(s, EDDY__S_WBLOCKED) ||
@@ -146,7 +134,7 @@ int eddy__vstream_shutdown(eddy_shutdown_t *req, eddy_stream_t *s, eddy_shutdown
     req->_req._status = 0;
     clear(s, EDDY__S_CAN_WRITE);
     set(s, EDDY__S_WRITE_END);
-    enqueue(s, &req->_req);
+    eddy__stream_enqueue(s, &req->_req);
     eddy__stream_vtbl(s)->kick(s);
     return 0;
 }
