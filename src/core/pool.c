@@ -212,10 +212,10 @@ static void signal_worker(worker_t *w)
 
 /* Moves submitted work from the inbox to the class queues, oldest first. Queue times order items
  * across classes, so they are made strictly increasing here. */
-static void inbox_drain_locked(void)
+/* The lock-free stacks (the inbox, a loop's completions) are newest first; work runs oldest
+ * first, so each drained stack is reversed once. */
+static eddy_work_t *reverse_stack(eddy_work_t *stack)
 {
-    if (atomic_load_explicit(&pool.inbox, memory_order_relaxed) == NULL) return;
-    eddy_work_t *stack = atomic_exchange_explicit(&pool.inbox, NULL, memory_order_acquire);
     eddy_work_t *list = NULL;
     while (stack != NULL) {
         eddy_work_t *next = stack->_next_done;
@@ -223,6 +223,14 @@ static void inbox_drain_locked(void)
         list = stack;
         stack = next;
     }
+    return list;
+}
+
+static void inbox_drain_locked(void)
+{
+    if (atomic_load_explicit(&pool.inbox, memory_order_relaxed) == NULL) return;
+    eddy_work_t *stack = atomic_exchange_explicit(&pool.inbox, NULL, memory_order_acquire);
+    eddy_work_t *list = reverse_stack(stack);
     for (eddy_work_t *req = list; req != NULL; req = list) {
         list = req->_next_done;
         req->_next_done = NULL;
@@ -299,13 +307,7 @@ void eddy__pool_drain(eddy_loop_t *loop)
     eddy_work_t *stack = atomic_exchange_explicit(&loop->_work_done, NULL, memory_order_acquire);
     pthread_mutex_unlock(m);
     /* The stack is newest first; reverse it so callbacks run in completion order. */
-    eddy_work_t *list = NULL;
-    while (stack != NULL) {
-        eddy_work_t *next = stack->_next_done;
-        stack->_next_done = list;
-        list = stack;
-        stack = next;
-    }
+    eddy_work_t *list = reverse_stack(stack);
     while (list != NULL) {
         eddy_work_t *req = list;
         list = req->_next_done; /* read first: after_cb may reuse req */
