@@ -36,6 +36,28 @@ extern const test_case_t test_cases[];
         }                                                                                          \
     } while (0)
 
+/* Sanitizer builds: ASan's quarantine keeps freed memory resident and TSan maps shadow memory,
+ * so RSS bounds only hold in plain builds; TSan also runs code 5-15x slower, so cases that move
+ * gigabytes move less under it (the races they look for do not depend on the size). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
+#define __SANITIZE_ADDRESS__ 1
+#endif
+#if __has_feature(thread_sanitizer) && !defined(__SANITIZE_THREAD__)
+#define __SANITIZE_THREAD__ 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TEST_RSS_BOUNDS 0
+#else
+#define TEST_RSS_BOUNDS 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define TEST_SIZE_SHIFT 3
+#else
+#define TEST_SIZE_SHIFT 0
+#endif
+
 /** Opens descriptors in this process, for leak checks (counts /proc/self/fd entries). */
 int test_open_fds(void);
 

@@ -95,12 +95,7 @@ static uint64_t hash_file(const char *path, uint64_t *size)
     return h;
 }
 
-/* ASan's quarantine holds freed memory back on purpose: RSS bounds only hold without it. */
-#if defined(__SANITIZE_ADDRESS__)
-#define RSS_BOUNDS 0
-#else
-#define RSS_BOUNDS 1
-#endif
+#define RSS_BOUNDS TEST_RSS_BOUNDS
 
 static long rss_kib(void)
 {

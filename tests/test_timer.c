@@ -42,12 +42,17 @@ static void one_shot_fires_once_after_timeout(void)
 }
 
 static int rep_count;
+static uint64_t rep_at[5];
 static void repeat_cb(eddy_timer_t *t)
 {
+    rep_at[rep_count] = eddy_now(t->handle.loop);
     if (++rep_count == 5)
         eddy_timer_stop(t);
 }
 
+/* The guarantee is in loop time (whole milliseconds, as in libuv and Node): each firing is at
+ * least one period after the loop time the timer was (re)armed at. In wall time the first
+ * period may be up to 1 ms short, since the loop time it starts from is truncated. */
 static void repeat_until_stopped(void)
 {
     eddy_loop_t loop;
@@ -55,11 +60,15 @@ static void repeat_until_stopped(void)
     CHECK_EQ(eddy_loop_init(&loop), 0);
     eddy_timer_init(&loop, &t);
     uint64_t t0 = eddy_hrtime();
+    uint64_t start = eddy_now(&loop);
     eddy_timer_start(&t, repeat_cb, 2, 2);
     CHECK_EQ(eddy_timer_get_repeat(&t), 2);
     eddy_run(&loop, EDDY_RUN_DEFAULT);
     CHECK_EQ(rep_count, 5);
-    CHECK(eddy_hrtime() - t0 >= 10000000ull); /* five 2 ms periods */
+    CHECK(rep_at[0] >= start + 2);
+    for (int i = 1; i < 5; i++)
+        CHECK(rep_at[i] >= rep_at[i - 1] + 2);
+    CHECK(eddy_hrtime() - t0 > 9000000ull); /* four whole periods and more than 1 ms */
     finish(&loop);
 }
 

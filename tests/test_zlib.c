@@ -40,12 +40,7 @@ static void on_closed(eddy_handle_t *h)
     closed++;
 }
 
-/* ASan's quarantine holds freed memory back on purpose: RSS bounds only hold without it. */
-#if defined(__SANITIZE_ADDRESS__)
-#define RSS_BOUNDS 0
-#else
-#define RSS_BOUNDS 1
-#endif
+#define RSS_BOUNDS TEST_RSS_BOUNDS
 
 static long rss_kib(void)
 {
@@ -406,7 +401,7 @@ static long gzip_to_sockets(int n, uint64_t size, int delay_us, uint64_t warm)
 static void gzip_1gib_slow_socket_rss(void)
 {
     begin();
-    long growth = gzip_to_sockets(1, 1ull << 30, 2000, 16u << 20);
+    long growth = gzip_to_sockets(1, (1ull << 30) >> TEST_SIZE_SHIFT, 2000, 16u << 20);
     CHECK(!RSS_BOUNDS || growth < 8 * 1024);
     end();
 }
@@ -420,7 +415,8 @@ static void gzip_50_sockets_rss(void)
     begin();
     gz_level = 1;
     long per_stream = 64 + 64 + 16 + 64 + 64 + 256; /* KiB: chunk, hwm, out, in, pipe, zlib */
-    long growth = gzip_to_sockets(CONNS_MAX, 32u << 20, 1000, (uint64_t)CONNS_MAX * (2u << 20));
+    long growth = gzip_to_sockets(CONNS_MAX, (32u << 20) >> TEST_SIZE_SHIFT, 1000,
+                                  (uint64_t)CONNS_MAX * (2u << 20));
     CHECK(!RSS_BOUNDS || growth < 8 * 1024 + CONNS_MAX * per_stream);
     end();
 }
