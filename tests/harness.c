@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -29,6 +30,19 @@ int test_free_port(void)
     return ntohs(a.sin_port);
 }
 
+void test_skip(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("skipped: ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(NULL);
+    exit(TEST_SKIP_STATUS);
+}
+
+/* 1 passed, 0 failed, -1 skipped. */
 static int run_forked(const test_case_t *t)
 {
     fflush(NULL);
@@ -39,6 +53,8 @@ static int run_forked(const test_case_t *t)
     }
     int status = 0;
     waitpid(pid, &status, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == TEST_SKIP_STATUS)
+        return -1;
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
@@ -61,12 +77,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "no test case named '%s' (try --list)\n", argv[1]);
         return 2;
     }
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skipped = 0;
     for (const test_case_t *t = test_cases; t->name; t++) {
         int ok = run_forked(t);
-        printf("%s %s\n", ok ? "ok  " : "FAIL", t->name);
-        ok ? passed++ : failed++;
+        printf("%s %s\n", ok > 0 ? "ok  " : ok < 0 ? "skip" : "FAIL", t->name);
+        ok > 0 ? passed++ : ok < 0 ? skipped++ : failed++;
     }
-    printf("%d passed, %d failed\n", passed, failed);
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed != 0;
 }

@@ -58,6 +58,12 @@ extern const test_case_t test_cases[];
 #define TEST_SIZE_SHIFT 0
 #endif
 
+/** Exit status of a skipped case; ctest reports it as skipped (SKIP_RETURN_CODE), not passed. */
+#define TEST_SKIP_STATUS 77
+
+/** Ends the case as skipped, printing why: for what the machine cannot do, never for a failure. */
+__attribute__((noreturn, format(printf, 1, 2))) void test_skip(const char *fmt, ...);
+
 /** Opens descriptors in this process, for leak checks (counts /proc/self/fd entries). */
 int test_open_fds(void);
 
