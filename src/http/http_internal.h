@@ -23,6 +23,13 @@ enum {
     X_ORPHAN = 1u << 12     /* its connection is gone; output is dropped until end */
 };
 
+/* Length of the cached "Date: Mon, 23 Nov 2026 09:00:00 GMT\r\n" line (IMF-fixdate). */
+#define EDDY__HTTP_DATE_LEN 37
+
+/* Response headers the serialiser acts on, one bit each in xchg_t.hmask. */
+enum { HM_DATE = 1u << 0, HM_CONNECTION = 1u << 1, HM_CONTENT_LENGTH = 1u << 2,
+       HM_TRANSFER_ENCODING = 1u << 3 };
+
 /* Connection flags. The R_* bits are reasons not to read; reading runs when none is set. */
 enum {
     R_BACKPRESSURE = 1u << 0, /* output above the high-water mark */
@@ -64,6 +71,7 @@ typedef struct eddy__http_exchange {
     char *hdrs;                         /* response headers as "Name: value\r\n" lines */
     uint32_t hdrs_len, hdrs_cap;
     uint32_t flags;
+    uint32_t hmask;                     /* HM_* bits: which special headers hdrs holds */
     uint64_t body_received;             /* request body bytes so far (for body_size_max) */
     struct eddy__http_res_stream *res_stream; /* eddy_http_res_stream's adapter, if asked for */
     struct eddy__http_sendfile *sendfile; /* a file to send once this response is first */

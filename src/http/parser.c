@@ -211,6 +211,9 @@ static const struct {
 
 static uint8_t method_lookup(const char *name, size_t len)
 {
+    /* Nearly every request is a GET or a POST: settle those without the table walk. */
+    if (len == 3 && name[0] == 'G' && name[1] == 'E' && name[2] == 'T') return EDDY_HTTP_GET;
+    if (len == 4 && memcmp(name, "POST", 4) == 0) return EDDY_HTTP_POST;
     for (int m = 1; m < EDDY_HTTP_METHOD_COUNT; m++)
         if (methods[m].len == len && memcmp(methods[m].name, name, len) == 0) return (uint8_t)m;
     return EDDY_HTTP_METHOD_NONE;
