@@ -109,9 +109,14 @@ struct eddy_loop_s {
     uint64_t _timer_seq;
     /* cross-thread wake-up: async handles and thread-pool completions share one eventfd */
     eddy_io_t _wake_io;
-    atomic_int _wake_pending;
+    atomic_int _wake_pending;  /* 0: the loop may block, a waker must write the eventfd */
+    atomic_int _async_pending; /* an async handle of this loop was sent to */
     eddy_queue_t _async;                     /* every async handle of this loop */
     _Atomic(struct eddy_work_s *) _work_done; /* completed pool work (MPSC, LIFO) */
+    unsigned _pool_inflight;   /* this loop's pool work not yet delivered */
+    unsigned _spin_skip;       /* blocking polls left before the loop spins again */
+    unsigned _spin_misses;     /* spins in a row that saw nothing arrive */
+    unsigned long _spins;      /* spins started (for tests and profiling) */
     /* the loop-shared read buffer, lent to read callbacks (idle connections own none) */
     char *_read_buf;
     size_t _read_buf_size;

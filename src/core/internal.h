@@ -143,10 +143,15 @@ void eddy__pending_remove(eddy_pending_t *p);
 /* The loop-shared read buffer (allocated on first use, EDDY__READ_BUF_SIZE bytes). */
 #define EDDY__READ_BUF_SIZE (64 * 1024)
 char *eddy__loop_read_buf(eddy_loop_t *loop, size_t *size);
-/* Thread-safe: makes the loop's wake descriptor readable (coalesced). */
+/* Thread-safe: wakes the loop if it may be blocked in poll (coalesced; see async.c). */
 void eddy__loop_wake(eddy_loop_t *loop);
 /* Creates the loop's wake eventfd and watcher if needed (loop thread only). */
 int eddy__loop_wake_init(eddy_loop_t *loop);
+/* Poll phase, before the backend: the timeout to block with, 0 if cross-thread work already
+ * arrived; may spin briefly for pool work in flight (async.c). */
+int eddy__loop_wake_prepare(eddy_loop_t *loop, int timeout_ms);
+/* Poll phase, after the backend: runs async callbacks and pool completions that arrived. */
+void eddy__loop_wake_check(eddy_loop_t *loop);
 /* Runs the after-callbacks of the loop's completed pool work (src/core/pool.c). */
 void eddy__pool_drain(eddy_loop_t *loop);
 /* Timers (src/core/timer.c): the loop's side. */

@@ -9,6 +9,7 @@
 static void run_pending(eddy_loop_t *loop);
 static void run_closing(eddy_loop_t *loop);
 static int poll_timeout(const eddy_loop_t *loop, eddy_run_mode mode);
+static void poll_io(eddy_loop_t *loop, eddy_run_mode mode);
 
 EDDY_EXPORT int eddy_run(eddy_loop_t *loop, eddy_run_mode mode)
 {
@@ -22,7 +23,7 @@ EDDY_EXPORT int eddy_run(eddy_loop_t *loop, eddy_run_mode mode)
         run_pending(loop);                                        /* 2. pending */
         eddy__idle_run(loop);                                     /* 3. idle */
         eddy__prepare_run(loop);                                  /*    prepare */
-        eddy__backend_poll(loop, poll_timeout(loop, mode));       /* 4. poll */
+        poll_io(loop, mode);                                      /* 4. poll */
         eddy__check_run(loop);                                    /* 5. check (immediates) */
         run_closing(loop);                                        /* 6. close */
 
@@ -51,6 +52,13 @@ static int poll_timeout(const eddy_loop_t *loop, eddy_run_mode mode)
     if (loop->_active_handles == 0 && loop->_active_reqs == 0)
         return 0;
     return eddy__timers_next_timeout(loop);
+}
+
+/* The poll phase: I/O callbacks, then what other threads sent (pool completions, async). */
+static void poll_io(eddy_loop_t *loop, eddy_run_mode mode)
+{
+    eddy__backend_poll(loop, eddy__loop_wake_prepare(loop, poll_timeout(loop, mode)));
+    eddy__loop_wake_check(loop);
 }
 
 static void run_pending(eddy_loop_t *loop)
@@ -120,6 +128,7 @@ EDDY_EXPORT int eddy_loop_init(eddy_loop_t *loop)
     loop->_wake_io._fd = -1;
     loop->_signal_io._fd = -1;
     atomic_init(&loop->_wake_pending, 0);
+    atomic_init(&loop->_async_pending, 0);
     atomic_init(&loop->_work_done, NULL);
     int err = eddy__backend_init(loop);
     if (err)

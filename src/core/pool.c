@@ -293,8 +293,8 @@ static void publish(eddy_loop_t *loop, eddy_work_t *first, eddy_work_t *last)
     do {
         last->_next_done = old;
     } while (!atomic_compare_exchange_weak_explicit(&loop->_work_done, &old, first,
-                                                    memory_order_release, memory_order_relaxed));
-    eddy__loop_wake(loop);
+                                                    memory_order_seq_cst, memory_order_relaxed));
+    eddy__loop_wake(loop); /* seq_cst with the push: see the protocol in async.c */
     pthread_mutex_unlock(m);
 }
 
@@ -313,6 +313,7 @@ void eddy__pool_drain(eddy_loop_t *loop)
         list = req->_next_done; /* read first: after_cb may reuse req */
         req->_next_done = NULL;
         atomic_store_explicit(&req->_state, WORK_IDLE, memory_order_relaxed);
+        loop->_pool_inflight--;
         eddy__req_unregister(loop);
         if (req->_after != NULL) req->_after(req, req->_status);
     }
@@ -577,6 +578,7 @@ EDDY_EXPORT int eddy_queue_work(eddy_loop_t *loop, eddy_work_t *req, eddy_work_c
         }
     }
     eddy__req_register(loop);
+    loop->_pool_inflight++;
 
     eddy_work_t *head = atomic_load_explicit(&pool.inbox, memory_order_relaxed);
     do {
