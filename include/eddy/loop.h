@@ -102,11 +102,8 @@ struct eddy_loop_s {
     eddy_queue_t _immediates;  /* queued immediates, in queue order */
     eddy_handle_t *_closing;   /* handles waiting for the close phase: the tail of a circular
                                   list in eddy_close order */
-    /* timers: a 4-ary min-heap of (due, start order) keys */
-    struct eddy__timer_slot *_timer_heap;
-    size_t _timer_count;
-    size_t _timer_cap;
-    uint64_t _timer_seq;
+    /* timers: a hierarchical timing wheel (src/core/timer.c) */
+    struct eddy__timer_wheel *_timer_wheel;
     /* cross-thread wake-up: async handles and thread-pool completions share one eventfd */
     eddy_io_t _wake_io;
     atomic_int _wake_pending;  /* 0: the loop may block, a waker must write the eventfd */

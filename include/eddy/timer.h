@@ -16,7 +16,7 @@ struct eddy_timer_s {
     eddy_timer_cb _cb;
     uint64_t _due_ms;
     uint64_t _repeat_ms;
-    size_t _heap_index; /* position in loop->_timer_heap, or SIZE_MAX when stopped */
+    eddy_queue_t _node; /* in a bucket of the loop's timer wheel; points to itself when not */
 };
 
 /** Initialises a stopped timer. */

@@ -106,17 +106,23 @@ static void run_asyncs(eddy_loop_t *loop)
     }
 }
 
-void eddy__loop_wake_check(eddy_loop_t *loop)
+int eddy__loop_wake_check(eddy_loop_t *loop)
 {
     if (loop->_wake_io._fd < 0)
-        return;
+        return 0;
+    int ran = 0;
     /* Awake: wakers need not write until the loop next announces it may block. */
     atomic_store_explicit(&loop->_wake_pending, 1, memory_order_relaxed);
     if (atomic_load_explicit(&loop->_async_pending, memory_order_relaxed) &&
-        atomic_exchange(&loop->_async_pending, 0))
+        atomic_exchange(&loop->_async_pending, 0)) {
         run_asyncs(loop);
-    if (atomic_load_explicit(&loop->_work_done, memory_order_acquire) != NULL)
+        ran = 1;
+    }
+    if (atomic_load_explicit(&loop->_work_done, memory_order_acquire) != NULL) {
         eddy__pool_drain(loop);
+        ran = 1;
+    }
+    return ran;
 }
 
 int eddy__loop_wake_init(eddy_loop_t *loop)

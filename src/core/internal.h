@@ -150,13 +150,19 @@ int eddy__loop_wake_init(eddy_loop_t *loop);
 /* Poll phase, before the backend: the timeout to block with, 0 if cross-thread work already
  * arrived; may spin briefly for pool work in flight (async.c). */
 int eddy__loop_wake_prepare(eddy_loop_t *loop, int timeout_ms);
-/* Poll phase, after the backend: runs async callbacks and pool completions that arrived. */
-void eddy__loop_wake_check(eddy_loop_t *loop);
+/* Poll phase, after the backend: runs async callbacks and pool completions that arrived;
+ * 1 if it ran any. */
+int eddy__loop_wake_check(eddy_loop_t *loop);
 /* Runs the after-callbacks of the loop's completed pool work (src/core/pool.c). */
 void eddy__pool_drain(eddy_loop_t *loop);
 /* Timers (src/core/timer.c): the loop's side. */
-void eddy__timers_run(eddy_loop_t *loop);
-int eddy__timers_next_timeout(const eddy_loop_t *loop); /* ms until the next due timer, or -1 */
+int eddy__timers_init(eddy_loop_t *loop);
+void eddy__timers_fini(eddy_loop_t *loop);
+int eddy__timers_run(eddy_loop_t *loop); /* 1 if any timer ran */
+/* ms until the next timer is due or its bucket cascades, or -1 if there is none. */
+int eddy__timers_next_timeout(eddy_loop_t *loop);
+/* Whether that timeout was a cascade's time (earlier than any timer), not a due time. */
+bool eddy__timers_bound_early(const eddy_loop_t *loop);
 /* Signals (src/core/signal.c): releases the loop's signalfd. */
 void eddy__signal_loop_fini(eddy_loop_t *loop);
 /* Immediates and hooks (src/core/immediate.c). */

@@ -8,8 +8,8 @@
 
 static void run_pending(eddy_loop_t *loop);
 static void run_closing(eddy_loop_t *loop);
-static int poll_timeout(const eddy_loop_t *loop, eddy_run_mode mode);
-static void poll_io(eddy_loop_t *loop, eddy_run_mode mode);
+static int poll_timeout(eddy_loop_t *loop, eddy_run_mode mode);
+static bool poll_io(eddy_loop_t *loop, eddy_run_mode mode);
 
 EDDY_EXPORT int eddy_run(eddy_loop_t *loop, eddy_run_mode mode)
 {
@@ -23,14 +23,16 @@ EDDY_EXPORT int eddy_run(eddy_loop_t *loop, eddy_run_mode mode)
         run_pending(loop);                                        /* 2. pending */
         eddy__idle_run(loop);                                     /* 3. idle */
         eddy__prepare_run(loop);                                  /*    prepare */
-        poll_io(loop, mode);                                      /* 4. poll */
+        bool idle_wake = poll_io(loop, mode);                     /* 4. poll */
         eddy__check_run(loop);                                    /* 5. check (immediates) */
         run_closing(loop);                                        /* 6. close */
 
-        /* ONCE promises progress: a poll that woke for a timer must run that timer. */
+        /* ONCE promises progress: a poll that woke for a timer must run that timer, and one
+         * that woke only for a timer-wheel cascade (earlier than any timer) polls again. */
         if (mode == EDDY_RUN_ONCE) {
             eddy_update_time(loop);
-            eddy__timers_run(loop);
+            if (!eddy__timers_run(loop) && idle_wake && !loop->_stop)
+                continue;
         }
         alive = eddy_loop_alive(loop);
         if (mode != EDDY_RUN_DEFAULT)
@@ -42,7 +44,7 @@ EDDY_EXPORT int eddy_run(eddy_loop_t *loop, eddy_run_mode mode)
 
 /* Poll blocks only when nothing is ready to run without it: until the next timer, or for ever
  * when only I/O or pool work can make progress. */
-static int poll_timeout(const eddy_loop_t *loop, eddy_run_mode mode)
+static int poll_timeout(eddy_loop_t *loop, eddy_run_mode mode)
 {
     if (mode == EDDY_RUN_NOWAIT || loop->_stop)
         return 0;
@@ -54,11 +56,15 @@ static int poll_timeout(const eddy_loop_t *loop, eddy_run_mode mode)
     return eddy__timers_next_timeout(loop);
 }
 
-/* The poll phase: I/O callbacks, then what other threads sent (pool completions, async). */
-static void poll_io(eddy_loop_t *loop, eddy_run_mode mode)
+/* The poll phase: I/O callbacks, then what other threads sent (pool completions, async).
+ * True if it blocked until a timer-wheel cascade and nothing at all happened. */
+static bool poll_io(eddy_loop_t *loop, eddy_run_mode mode)
 {
-    eddy__backend_poll(loop, eddy__loop_wake_prepare(loop, poll_timeout(loop, mode)));
-    eddy__loop_wake_check(loop);
+    int timeout = poll_timeout(loop, mode);
+    bool early = timeout > 0 && eddy__timers_bound_early(loop);
+    int n = eddy__backend_poll(loop, eddy__loop_wake_prepare(loop, timeout));
+    int ran = eddy__loop_wake_check(loop);
+    return early && n == 0 && !ran;
 }
 
 static void run_pending(eddy_loop_t *loop)
@@ -134,7 +140,10 @@ EDDY_EXPORT int eddy_loop_init(eddy_loop_t *loop)
     if (err)
         return err;
     eddy_update_time(loop);
-    return 0;
+    err = eddy__timers_init(loop);
+    if (err)
+        eddy__backend_fini(loop);
+    return err;
 }
 
 EDDY_EXPORT int eddy_loop_close(eddy_loop_t *loop)
@@ -151,9 +160,7 @@ EDDY_EXPORT int eddy_loop_close(eddy_loop_t *loop)
         loop->_wake_io._fd = -1;
     }
     eddy__backend_fini(loop);
-    free(loop->_timer_heap);
-    loop->_timer_heap = NULL;
-    loop->_timer_count = loop->_timer_cap = 0;
+    eddy__timers_fini(loop);
     free(loop->_read_buf);
     loop->_read_buf = NULL;
     return 0;

@@ -1,22 +1,49 @@
-/* Timers: a 4-ary min-heap of (due time, start order) slots held in one array.
+/* Timers: a hierarchical timing wheel with exact millisecond expiry.
  *
- * The keys live in the array next to the timer pointer, so sifting compares without touching
- * timer memory: the million-timer workload stays in cache where a pointer heap would miss on
- * every level. The start order (a per-loop sequence number) breaks ties, which gives equal
- * due times their start order, and also marks timers started during a timers phase so that
- * phase does not run them. */
+ * Why a wheel. Starting a timer links it into a bucket's list and stopping it unlinks it: O(1),
+ * touching only the timer (and the bucket's previous tail), with no memory of the library's own
+ * that grows with the number of timers. A binary heap (libuv's) walks log n pointers per start;
+ * an array heap (eddy's first design) faulted in 24 bytes of fresh memory per timer, which on a
+ * VM costs more than the rest of the start. Dispatch pops whole lists.
+ *
+ * Shape. LEVELS levels of 64 buckets; level L's buckets are 64^L ms wide. A timer due at d goes
+ * to the level of the highest 6-bit digit in which d differs from the wheel's time `cur`, in
+ * the bucket given by d's digit there. So a level-0 bucket holds timers due at one exact
+ * millisecond, every level-0 timer is due before every level-1 timer, and so on up: the
+ * earliest timer is in the first non-empty bucket of the lowest non-empty level. When `cur`
+ * reaches the start of a higher bucket's span, that bucket is cascaded: its timers are placed
+ * again, now at lower levels. Each timer is cascaded at most once per level it starts above.
+ *
+ * Order. Lists are FIFO, so timers due at the same millisecond run in start order: a cascade
+ * happens exactly when `cur` enters the span where later starts would go straight to the lower
+ * level, so everything cascaded there was started earlier and lands ahead of them.
+ *
+ * Timers due before `cur` (started with a due time the wheel has already passed: timeout 0 in
+ * the same millisecond as the last timers phase, or started inside a timers phase and already
+ * due) wait on the `late` list, which the next timers phase runs first. All of them are due at
+ * the same millisecond, the time of the last phase, so their start order is their due order.
+ * That list is also what keeps a timer started inside the timers phase from running in it.
+ *
+ * The poll timeout is exact when the earliest timer is at level 0 and otherwise the start of
+ * its bucket's span, where a cascade moves it down: one early wake-up per level at most (the
+ * run loop's ONCE mode polls again after such a wake-up, see loop.c). */
 #include "core/internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-struct eddy__timer_slot {
-    uint64_t due_ms;
-    uint64_t seq;
-    eddy_timer_t *timer;
+#define LEVEL_BITS 6
+#define SLOTS (1u << LEVEL_BITS)
+#define LEVELS 11 /* 66 bits: every uint64_t due time has a level */
+
+struct eddy__timer_wheel {
+    uint64_t cur;          /* every timer in the buckets is due at or after cur */
+    uint64_t bits[LEVELS]; /* bucket b of level L may be non-empty (bits are cleared lazily) */
+    eddy_queue_t late;     /* due before cur: run first by the next timers phase */
+    bool in_phase;         /* inside eddy__timers_run: what becomes due waits for the next */
+    bool bound_early;      /* the last next_timeout was a bucket start, not a due time */
+    eddy_queue_t bucket[LEVELS][SLOTS];
 };
-
-#define ARITY 4
-#define NOT_QUEUED SIZE_MAX
 
 static void timer_close(eddy_handle_t *h)
 {
@@ -25,96 +52,97 @@ static void timer_close(eddy_handle_t *h)
 
 static const struct eddy__handle_ops timer_ops = {.close = timer_close};
 
-static inline bool slot_less(const struct eddy__timer_slot *a, const struct eddy__timer_slot *b)
+static inline unsigned digit(uint64_t t, unsigned level)
 {
-    return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->seq < b->seq);
+    return (unsigned)(t >> (level * LEVEL_BITS)) & (SLOTS - 1);
 }
 
-static void sift_up(struct eddy__timer_slot *heap, size_t i)
+/* Puts a timer due at or after w->cur into its bucket. */
+static inline void wheel_place(struct eddy__timer_wheel *w, eddy_timer_t *t)
 {
-    struct eddy__timer_slot s = heap[i];
-    while (i > 0) {
-        size_t parent = (i - 1) / ARITY;
-        if (!slot_less(&s, &heap[parent]))
-            break;
-        heap[i] = heap[parent];
-        heap[i].timer->_heap_index = i;
-        i = parent;
-    }
-    heap[i] = s;
-    s.timer->_heap_index = i;
+    uint64_t diff = t->_due_ms ^ w->cur;
+    unsigned level = diff < SLOTS ? 0 : (unsigned)(63 - __builtin_clzll(diff)) / LEVEL_BITS;
+    unsigned slot = digit(t->_due_ms, level);
+    eddy__queue_insert_tail(&w->bucket[level][slot], &t->_node);
+    w->bits[level] |= 1ull << slot;
 }
 
-static void sift_down(struct eddy__timer_slot *heap, size_t n, size_t i)
+static void timer_queue(eddy_loop_t *loop, eddy_timer_t *t)
 {
-    struct eddy__timer_slot s = heap[i];
-    for (;;) {
-        size_t first = i * ARITY + 1;
-        if (first >= n)
-            break;
-        size_t last = first + ARITY < n ? first + ARITY : n;
-        size_t best = first;
-        for (size_t c = first + 1; c < last; c++)
-            if (slot_less(&heap[c], &heap[best]))
-                best = c;
-        if (!slot_less(&heap[best], &s))
-            break;
-        heap[i] = heap[best];
-        heap[i].timer->_heap_index = i;
-        i = best;
-    }
-    heap[i] = s;
-    s.timer->_heap_index = i;
-}
-
-static int heap_grow(eddy_loop_t *loop)
-{
-    size_t cap = loop->_timer_cap ? loop->_timer_cap * 2 : 64;
-    struct eddy__timer_slot *heap = realloc(loop->_timer_heap, cap * sizeof *heap);
-    if (heap == NULL)
-        return -ENOMEM;
-    loop->_timer_heap = heap;
-    loop->_timer_cap = cap;
-    return 0;
-}
-
-/* The common case (a timer due no earlier than its parent: timeouts that grow, or equal
- * timeouts started in order) is an append with one key comparison and no call. */
-static inline int heap_insert(eddy_loop_t *loop, eddy_timer_t *t)
-{
-    size_t i = loop->_timer_count;
-    if (__builtin_expect(i == loop->_timer_cap, 0) && heap_grow(loop) != 0)
-        return -ENOMEM;
-    struct eddy__timer_slot *heap = loop->_timer_heap;
-    struct eddy__timer_slot s = {t->_due_ms, loop->_timer_seq++, t};
-    loop->_timer_count = i + 1;
-    /* The new slot has the largest sequence number, so only a due time strictly below the
-     * parent's moves it up. */
-    if (i > 0 && s.due_ms < heap[(i - 1) / ARITY].due_ms) {
-        heap[i] = s;
-        sift_up(heap, i);
-        return 0;
-    }
-    heap[i] = s;
-    t->_heap_index = i;
-    return 0;
-}
-
-static void heap_remove(eddy_loop_t *loop, eddy_timer_t *t)
-{
-    struct eddy__timer_slot *heap = loop->_timer_heap;
-    size_t i = t->_heap_index;
-    size_t last = --loop->_timer_count;
-    t->_heap_index = NOT_QUEUED;
-    if (i == last)
-        return;
-    heap[i] = heap[last];
-    heap[i].timer->_heap_index = i;
-    if (i > 0 && slot_less(&heap[i], &heap[(i - 1) / ARITY]))
-        sift_up(heap, i);
+    struct eddy__timer_wheel *w = loop->_timer_wheel;
+    if (t->_due_ms < w->cur || (w->in_phase && t->_due_ms <= loop->_time_ms))
+        eddy__queue_insert_tail(&w->late, &t->_node);
     else
-        sift_down(heap, loop->_timer_count, i);
+        wheel_place(w, t);
 }
+
+/* The first non-empty bucket of a level (clearing the bits of buckets found empty), or -1. */
+static int first_slot(struct eddy__timer_wheel *w, unsigned level)
+{
+    while (w->bits[level]) {
+        unsigned slot = (unsigned)__builtin_ctzll(w->bits[level]);
+        if (!eddy__queue_empty(&w->bucket[level][slot]))
+            return (int)slot;
+        w->bits[level] &= ~(1ull << slot);
+    }
+    return -1;
+}
+
+/* The time where the first non-empty bucket's span starts (its exact due time at level 0), or
+ * UINT64_MAX if the wheel is empty. */
+static uint64_t first_start(struct eddy__timer_wheel *w, unsigned *level_out)
+{
+    for (unsigned level = 0; level < LEVELS; level++) {
+        int slot = first_slot(w, level);
+        if (slot < 0)
+            continue;
+        unsigned shift = level * LEVEL_BITS;
+        uint64_t above = shift + LEVEL_BITS >= 64 ? 0 : w->cur >> (shift + LEVEL_BITS);
+        *level_out = level;
+        return (above << (shift + LEVEL_BITS)) | ((uint64_t)slot << shift);
+    }
+    return UINT64_MAX;
+}
+
+/* `cur` has moved to a bucket boundary: cascade every bucket whose span starts at cur, the
+ * highest level first, since its timers may land in the bucket cascaded next below. */
+static void cascade(struct eddy__timer_wheel *w)
+{
+    for (unsigned level = LEVELS - 1; level > 0; level--) {
+        unsigned shift = level * LEVEL_BITS;
+        if (w->cur & ((1ull << shift) - 1))
+            continue; /* not at this level's boundary */
+        unsigned slot = digit(w->cur, level);
+        if (!(w->bits[level] & (1ull << slot)))
+            continue;
+        w->bits[level] &= ~(1ull << slot);
+        eddy_queue_t q;
+        eddy__queue_move(&w->bucket[level][slot], &q);
+        while (!eddy__queue_empty(&q)) {
+            eddy_timer_t *t = eddy_container_of(q.next, eddy_timer_t, _node);
+            eddy__queue_remove(&t->_node);
+            wheel_place(w, t);
+        }
+    }
+}
+
+/* Runs a private list of due timers in order; callbacks may stop any of them. */
+static void run_list(eddy_loop_t *loop, eddy_queue_t *q)
+{
+    while (!eddy__queue_empty(q)) {
+        eddy_timer_t *t = eddy_container_of(q->next, eddy_timer_t, _node);
+        eddy__queue_remove(&t->_node);
+        if (t->_repeat_ms > 0) {
+            t->_due_ms = loop->_time_ms + t->_repeat_ms;
+            timer_queue(loop, t);
+        } else {
+            eddy__handle_stop(&t->handle);
+        }
+        t->_cb(t);
+    }
+}
+
+/* ---- the public API ------------------------------------------------------------------------- */
 
 EDDY_EXPORT int eddy_timer_init(eddy_loop_t *loop, eddy_timer_t *t)
 {
@@ -122,7 +150,7 @@ EDDY_EXPORT int eddy_timer_init(eddy_loop_t *loop, eddy_timer_t *t)
     t->_cb = NULL;
     t->_due_ms = 0;
     t->_repeat_ms = 0;
-    t->_heap_index = NOT_QUEUED;
+    eddy__queue_init(&t->_node);
     return 0;
 }
 
@@ -132,25 +160,19 @@ EDDY_EXPORT int eddy_timer_start(eddy_timer_t *t, eddy_timer_cb cb, uint64_t tim
     if (cb == NULL || (t->handle._flags & EDDY__H_CLOSING))
         return -EINVAL;
     eddy_loop_t *loop = t->handle.loop;
-    if (t->_heap_index != NOT_QUEUED)
-        heap_remove(loop, t);
+    eddy__queue_remove(&t->_node);
     uint64_t due = loop->_time_ms + timeout_ms;
     t->_due_ms = due < timeout_ms ? UINT64_MAX : due; /* saturate rather than wrap */
     t->_cb = cb;
     t->_repeat_ms = repeat_ms;
-    int err = heap_insert(loop, t);
-    if (err) {
-        eddy__handle_stop(&t->handle);
-        return err;
-    }
+    timer_queue(loop, t);
     eddy__handle_start(&t->handle);
     return 0;
 }
 
 EDDY_EXPORT int eddy_timer_stop(eddy_timer_t *t)
 {
-    if (t->_heap_index != NOT_QUEUED)
-        heap_remove(t->handle.loop, t);
+    eddy__queue_remove(&t->_node);
     eddy__handle_stop(&t->handle);
     return 0;
 }
@@ -177,41 +199,94 @@ EDDY_EXPORT uint64_t eddy_timer_get_repeat(const eddy_timer_t *t)
 EDDY_EXPORT uint64_t eddy_timer_get_due_in(const eddy_timer_t *t)
 {
     uint64_t now = t->handle.loop->_time_ms;
-    if (t->_heap_index == NOT_QUEUED || t->_due_ms <= now)
+    if (eddy__queue_empty(&t->_node) || t->_due_ms <= now)
         return 0;
     return t->_due_ms - now;
 }
 
-void eddy__timers_run(eddy_loop_t *loop)
+/* ---- the loop's side ------------------------------------------------------------------------ */
+
+int eddy__timers_init(eddy_loop_t *loop)
 {
-    /* Timers started from here on get a sequence number >= limit. Every timer that was due
-     * before the phase began sorts ahead of them (its due time is <= now <= theirs, and ties
-     * go to the lower number), so stopping at the first such slot skips only new timers. */
-    uint64_t limit = loop->_timer_seq;
-    while (loop->_timer_count > 0) {
-        const struct eddy__timer_slot *top = &loop->_timer_heap[0];
-        if (top->due_ms > loop->_time_ms || top->seq >= limit)
-            break;
-        eddy_timer_t *t = top->timer;
-        heap_remove(loop, t);
-        if (t->_repeat_ms > 0) {
-            t->_due_ms = loop->_time_ms + t->_repeat_ms;
-            if (heap_insert(loop, t) != 0)
-                eddy__handle_stop(&t->handle);
-        } else {
-            eddy__handle_stop(&t->handle);
-        }
-        t->_cb(t);
-    }
+    struct eddy__timer_wheel *w = malloc(sizeof *w);
+    if (w == NULL)
+        return -ENOMEM;
+    w->cur = loop->_time_ms;
+    memset(w->bits, 0, sizeof w->bits);
+    eddy__queue_init(&w->late);
+    w->in_phase = false;
+    w->bound_early = false;
+    for (unsigned level = 0; level < LEVELS; level++)
+        for (unsigned slot = 0; slot < SLOTS; slot++)
+            eddy__queue_init(&w->bucket[level][slot]);
+    loop->_timer_wheel = w;
+    return 0;
 }
 
-int eddy__timers_next_timeout(const eddy_loop_t *loop)
+void eddy__timers_fini(eddy_loop_t *loop)
 {
-    if (loop->_timer_count == 0)
-        return -1;
-    uint64_t due = loop->_timer_heap[0].due_ms;
-    if (due <= loop->_time_ms)
+    free(loop->_timer_wheel);
+    loop->_timer_wheel = NULL;
+}
+
+int eddy__timers_run(eddy_loop_t *loop)
+{
+    struct eddy__timer_wheel *w = loop->_timer_wheel;
+    uint64_t now = loop->_time_ms;
+    int ran = 0;
+    w->in_phase = true;
+    eddy_queue_t ready;
+    if (!eddy__queue_empty(&w->late)) {
+        eddy__queue_move(&w->late, &ready);
+        ran = 1;
+        run_list(loop, &ready);
+    }
+    while (w->cur <= now) {
+        unsigned level = 0;
+        uint64_t start = first_start(w, &level);
+        if (start > now) {
+            /* Nothing else is due: move to now + 1, cascading a span that starts there. */
+            w->cur = now + 1;
+            if (start == w->cur)
+                cascade(w);
+            break;
+        }
+        w->cur = start;
+        if (level > 0) {
+            cascade(w);
+            continue;
+        }
+        eddy_queue_t *b = &w->bucket[0][digit(start, 0)];
+        w->bits[0] &= ~(1ull << digit(start, 0));
+        eddy__queue_move(b, &ready);
+        ran = 1;
+        run_list(loop, &ready);
+        w->cur = start + 1;
+        if ((w->cur & (SLOTS - 1)) == 0)
+            cascade(w);
+    }
+    w->in_phase = false;
+    return ran;
+}
+
+int eddy__timers_next_timeout(eddy_loop_t *loop)
+{
+    struct eddy__timer_wheel *w = loop->_timer_wheel;
+    w->bound_early = false;
+    if (!eddy__queue_empty(&w->late))
         return 0;
-    uint64_t diff = due - loop->_time_ms;
+    unsigned level = 0;
+    uint64_t start = first_start(w, &level);
+    if (start == UINT64_MAX)
+        return -1;
+    w->bound_early = level > 0;
+    if (start <= loop->_time_ms)
+        return 0;
+    uint64_t diff = start - loop->_time_ms;
     return diff > INT32_MAX ? INT32_MAX : (int)diff;
+}
+
+bool eddy__timers_bound_early(const eddy_loop_t *loop)
+{
+    return loop->_timer_wheel->bound_early;
 }
