@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include <eddy.h>
+
 #include <dirent.h>
 #include <stdarg.h>
 #include <netinet/in.h>
@@ -28,6 +30,19 @@ int test_free_port(void)
     CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
     close(fd);
     return ntohs(a.sin_port);
+}
+
+static void close_unclosed(eddy_handle_t *h, void *arg)
+{
+    if (!eddy_is_closing(h))
+        eddy_close(h, NULL);
+}
+
+void test_finish_loop(eddy_loop_t *loop)
+{
+    eddy_walk(loop, close_unclosed, NULL);
+    CHECK_EQ(eddy_run(loop, EDDY_RUN_DEFAULT), 0);
+    CHECK_EQ(eddy_loop_close(loop), 0);
 }
 
 void test_skip(const char *fmt, ...)

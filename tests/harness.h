@@ -64,6 +64,11 @@ extern const test_case_t test_cases[];
 /** Ends the case as skipped, printing why: for what the machine cannot do, never for a failure. */
 __attribute__((noreturn, format(printf, 1, 2))) void test_skip(const char *fmt, ...);
 
+struct eddy_loop_s;
+/** Closes every handle left on the loop, runs it until the closes are done, and asserts that
+ * eddy_loop_close returns 0: how a test that made a loop ends. */
+void test_finish_loop(struct eddy_loop_s *loop);
+
 /** Opens descriptors in this process, for leak checks (counts /proc/self/fd entries). */
 int test_open_fds(void);
 

@@ -11,18 +11,6 @@
 
 #include "core/internal.h"
 
-static void close_walk_cb(eddy_handle_t *h, void *arg)
-{
-    if (!eddy_is_closing(h))
-        eddy_close(h, NULL);
-}
-
-static void finish(eddy_loop_t *loop)
-{
-    eddy_walk(loop, close_walk_cb, NULL);
-    CHECK_EQ(eddy_run(loop, EDDY_RUN_DEFAULT), 0);
-    CHECK_EQ(eddy_loop_close(loop), 0);
-}
 
 static bool wake_fd_readable(eddy_loop_t *loop)
 {
@@ -67,7 +55,7 @@ static void busy_loop_takes_completions_without_eventfd(void)
     CHECK_EQ(busy_done, BUSY_N);
     CHECK(!wake_fd_readable(&loop)); /* no completion wrote it */
     CHECK_EQ(loop._spins, 0ul);       /* a loop that never blocks never spins */
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* ---- async ping-pong: every send is seen, whether the loop is busy or blocked ---- */
@@ -113,7 +101,7 @@ static void run_ping(bool busy)
     eddy_run(&loop, EDDY_RUN_DEFAULT);
     CHECK_EQ(pthread_join(th, NULL), 0);
     CHECK_EQ(ping_calls, PING_N);
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 static void async_sends_reach_busy_loop(void)
@@ -147,7 +135,7 @@ static void serial_chain_completes(void)
     CHECK_EQ(eddy_run(&loop, EDDY_RUN_DEFAULT), 0);
     CHECK_EQ(chain_done, CHAIN_N);
     CHECK_EQ(loop._pool_inflight, 0u);
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* ---- slow work: the loop's spin backs off ---- */
@@ -190,7 +178,7 @@ static void spin_backs_off_for_slow_work(void)
     fprintf(stderr, "%d ticks, %lu spins\n", slow_ticks, loop._spins);
     CHECK(loop._spins >= 1);
     CHECK(loop._spins <= 16);
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 const test_case_t test_cases[] = {

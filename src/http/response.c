@@ -139,7 +139,8 @@ static void remove_header(xchg_t *x, const char *name, size_t nl)
     x->hmask &= ~bit;
 }
 
-EDDY_EXPORT int eddy_http_res_add_header(eddy_http_res_t *res, const char *name, const char *value)
+/* add_header (replace false) and set_header (replace true). */
+static int put_header(eddy_http_res_t *res, const char *name, const char *value, bool replace)
 {
     xchg_t *x = eddy__http_xchg(res);
     if (locked(x))
@@ -147,7 +148,14 @@ EDDY_EXPORT int eddy_http_res_add_header(eddy_http_res_t *res, const char *name,
     size_t nl = name_len(name), vl = value_len(value);
     if (nl == 0 || vl == SIZE_MAX)
         return -EINVAL;
+    if (replace)
+        remove_header(x, name, nl);
     return add_header(x, name, nl, value, vl);
+}
+
+EDDY_EXPORT int eddy_http_res_add_header(eddy_http_res_t *res, const char *name, const char *value)
+{
+    return put_header(res, name, value, false);
 }
 
 EDDY_EXPORT int eddy_http_res_remove_header(eddy_http_res_t *res, const char *name)
@@ -161,14 +169,7 @@ EDDY_EXPORT int eddy_http_res_remove_header(eddy_http_res_t *res, const char *na
 
 EDDY_EXPORT int eddy_http_res_set_header(eddy_http_res_t *res, const char *name, const char *value)
 {
-    xchg_t *x = eddy__http_xchg(res);
-    if (locked(x))
-        return -EALREADY;
-    size_t nl = name_len(name), vl = value_len(value);
-    if (nl == 0 || vl == SIZE_MAX)
-        return -EINVAL;
-    remove_header(x, name, nl);
-    return add_header(x, name, nl, value, vl);
+    return put_header(res, name, value, true);
 }
 
 EDDY_EXPORT const char *eddy_http_res_get_header(const eddy_http_res_t *res, const char *name,
