@@ -1256,14 +1256,26 @@ static void test_headers_max(void)
 static const char *strict_bytes;
 static int strict_status;
 
+/* Each vector is followed, in the same write, by a well-formed request: a server that read
+ * the broken framing another way would answer it (the client then sees bytes before EOF) or
+ * hand it to the handler (which refuses it). That second request is the smuggled one. */
+static const char smuggled[] = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+
 static void client_strict(void)
 {
-    expect_rejected(strict_bytes, strlen(strict_bytes), strict_status);
+    size_t n = strlen(strict_bytes);
+    char *all = malloc(n + sizeof smuggled);
+    CHECK(all != NULL);
+    memcpy(all, strict_bytes, n);
+    memcpy(all + n, smuggled, sizeof smuggled);
+    expect_rejected(all, n + sizeof smuggled - 1, strict_status);
+    free(all);
     cli_simple_get("/fresh");
 }
 
 static void on_strict(eddy_http_req_t *req, eddy_http_res_t *res)
 {
+    CHECK(!(req->path_len == 9 && memcmp(req->path, "/smuggled", 9) == 0));
     if (req->has_body)
         on_upload(req, res); /* a body that breaks gets end(-EPROTO): the handler answers 400 */
     else
@@ -1278,6 +1290,7 @@ static void strict_case(const char *bytes, int status)
     start_server(on_strict);
     run_client(client_strict);
     CHECK_EQ(stats().connections, 2);
+    CHECK_EQ(stats().rejected, 1);
 }
 
 static void test_strict_bare_lf(void)
@@ -1354,6 +1367,81 @@ static void test_strict_bad_version(void)
 {
     strict_case("GET / HTTP/2.0\r\nHost: x\r\n\r\n",
                 eddy_http_errno_status(EDDY_HTTP_E_UNSUPPORTED_VERSION));
+}
+
+static void test_strict_space_before_first_header(void)
+{
+    /* A first line that starts with whitespace would be folded into the request line by a
+     * lenient reader, or taken as a header by another. */
+    strict_case("GET / HTTP/1.1\r\n Host: x\r\n\r\n", 400);
+}
+
+static void test_strict_tab_before_first_header(void)
+{
+    strict_case("POST / HTTP/1.1\r\n\tContent-Length: 3\r\nHost: x\r\n\r\nabc", 400);
+}
+
+static void test_strict_invalid_chunk_extension(void)
+{
+    /* Whitespace inside a chunk extension: some readers stop at the space, others at the CR. */
+    strict_case("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "3;a b\r\nabc\r\n0\r\n\r\n",
+                400);
+}
+
+static void test_strict_unterminated_chunk_extension(void)
+{
+    /* A quoted extension value that never closes swallows the CRLF: no chunk line ends. */
+    strict_case("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "3;a=\"x\r\nabc\r\n0\r\n\r\n",
+                400);
+}
+
+static void test_strict_content_length_overflow(void)
+{
+    /* More digits than 63 bits hold: a reader that wraps around would see a short body and
+     * parse the rest as the next request. */
+    strict_case("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551619\r\n\r\n"
+                "abc",
+                400);
+}
+
+static void test_strict_content_length_list(void)
+{
+    /* "3, 3" is one value to some readers and invalid to others: refused. */
+    strict_case("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc", 400);
+}
+
+static void test_strict_content_length_sign(void)
+{
+    strict_case("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc", 400);
+}
+
+static void test_strict_bare_lf_in_chunk_line(void)
+{
+    strict_case("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "3\nabc\r\n0\r\n\r\n",
+                400);
+}
+
+static void test_strict_chunk_data_overrun(void)
+{
+    /* Chunk data longer than its size: the CRLF that must follow is missing. */
+    strict_case("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "3\r\nabcdef\r\n0\r\n\r\n",
+                400);
+}
+
+static void test_strict_invalid_header_name(void)
+{
+    strict_case("GET / HTTP/1.1\r\nHost: x\r\nX\x01Y: z\r\n\r\n", 400);
+}
+
+static void test_strict_transfer_encoding_twice(void)
+{
+    strict_case("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                400);
 }
 
 /* ---- timeouts ------------------------------------------------------------------------------ */
@@ -2264,6 +2352,17 @@ const test_case_t test_cases[] = {
     {"strict_invalid_method", test_strict_invalid_method},
     {"strict_unknown_method", test_strict_unknown_method},
     {"strict_bad_version", test_strict_bad_version},
+    {"strict_space_before_first_header", test_strict_space_before_first_header},
+    {"strict_tab_before_first_header", test_strict_tab_before_first_header},
+    {"strict_invalid_chunk_extension", test_strict_invalid_chunk_extension},
+    {"strict_unterminated_chunk_extension", test_strict_unterminated_chunk_extension},
+    {"strict_content_length_overflow", test_strict_content_length_overflow},
+    {"strict_content_length_list", test_strict_content_length_list},
+    {"strict_content_length_sign", test_strict_content_length_sign},
+    {"strict_bare_lf_in_chunk_line", test_strict_bare_lf_in_chunk_line},
+    {"strict_chunk_data_overrun", test_strict_chunk_data_overrun},
+    {"strict_invalid_header_name", test_strict_invalid_header_name},
+    {"strict_transfer_encoding_twice", test_strict_transfer_encoding_twice},
     {"headers_timeout", test_headers_timeout},
     {"request_timeout", test_request_timeout},
     {"keep_alive_timeout", test_keep_alive_timeout},
