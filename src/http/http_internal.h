@@ -43,6 +43,10 @@ enum {
     C_EMBEDDED_BUSY = 1u << 20 /* c->embedded is in use */
 };
 
+/* The period of the server's one timeout sweep: a timeout fires at its deadline or up to one
+ * period after it, never before. */
+#define EDDY__HTTP_SWEEP_MS 1000
+
 /* Timeout classes: each has a list in server->_conns, in deadline order. */
 enum { T_HEAD = 0, T_BODY = 1, T_IDLE = 2, T_LINGER = 3, T_NONE = 4 };
 

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SWEEP_MS 1000
 #define LINGER_MS 2000
 #define FREE_CONNS_MAX 1024
 
@@ -326,7 +325,7 @@ static void on_connection(eddy_stream_t *listener, int status)
 
 static int start_sweep(eddy_http_server_t *s)
 {
-    int err = eddy_timer_start(&s->_sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+    int err = eddy_timer_start(&s->_sweep, sweep_cb, EDDY__HTTP_SWEEP_MS, EDDY__HTTP_SWEEP_MS);
     eddy_unref(&s->_sweep.handle); /* the listener keeps the loop alive, not the sweep */
     return err;
 }
@@ -414,7 +413,9 @@ static void sweep_cb(eddy_timer_t *t)
                  * closing now would cut the response off (Node's idle timer, too, restarts on
                  * write progress). Look again one keep-alive period (or sweep) later. */
                 uint32_t ka = c->server->_opts.keep_alive_timeout_ms;
-                eddy__http_conn_set_timeout(c, T_IDLE, now + (ka > SWEEP_MS ? ka : SWEEP_MS));
+                if (ka < EDDY__HTTP_SWEEP_MS)
+                    ka = EDDY__HTTP_SWEEP_MS;
+                eddy__http_conn_set_timeout(c, T_IDLE, now + ka);
                 continue;
             }
             eddy__http_conn_set_timeout(c, T_NONE, 0); /* off this list, whatever happens */

@@ -124,15 +124,16 @@ def case_curl(args):
         cont = os.path.join(tmp, "cont")
         with open(cont, "wb") as f:
             f.write(b"c" * 2000)
+        # curl normally sends the body anyway after waiting a second for the 100. Told to wait
+        # longer than --max-time, it can only succeed if the server sent the 100: no clock
+        # reading (curl's own start-up included) decides the case.
         t0 = time.monotonic()
-        r = run(["curl", "-sS", "-v", "--max-time", "10", "-H", "Expect: 100-continue",
-                 "--data-binary", "@" + cont, s.url + "/cont"])
+        r = run(["curl", "-sS", "-v", "--max-time", "20", "--expect100-timeout", "60",
+                 "-H", "Expect: 100-continue", "--data-binary", "@" + cont, s.url + "/cont"])
         took = time.monotonic() - t0
-        check(r.returncode == 0, f"curl failed: {r.stderr}")
+        check(r.returncode == 0, f"curl failed (no 100 Continue?): {r.stderr}")
         check("< HTTP/1.1 100 Continue" in r.stderr, "no 100 Continue")
         check(r.stdout == "POST /cont 2000\n", f"100-continue upload: {r.stdout!r}")
-        # curl waits a second for the 100 before sending anyway: a prompt answer is faster.
-        check(took < 0.9, f"100-continue took {took:.2f} s (curl's wait, not the server's 100)")
         print(f"  100-continue with 2000 bytes in {took * 1000:.0f} ms")
 
 
