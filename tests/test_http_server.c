@@ -31,6 +31,7 @@
 static eddy_loop_t loop;
 static eddy_http_server_t server;
 static eddy_http_server_opts_t opts;
+static const eddy_http_server_opts_t *start_opts; /* &opts, or NULL for the server's defaults */
 static eddy_async_t client_done;
 static struct sockaddr_storage server_addr;
 static char unix_path[108];
@@ -116,6 +117,7 @@ static void begin_opts(void)
     alarm(60);
     eddy_http_server_opts_init(&opts);
     opts.request_data_size = sizeof(reqdata_t);
+    start_opts = &opts;
     server_closed = 0;
     on_server_closed_hook = NULL;
 }
@@ -124,7 +126,7 @@ static void begin_opts(void)
 static void start_server_on(int family, eddy_http_request_cb cb)
 {
     CHECK(eddy_loop_init(&loop) == 0);
-    CHECK(eddy_http_server_init(&loop, &server, &opts, cb) == 0);
+    CHECK(eddy_http_server_init(&loop, &server, start_opts, cb) == 0);
     memset(&server_addr, 0, sizeof server_addr);
     if (family == AF_UNIX) {
         snprintf(unix_path, sizeof unix_path, "/tmp/eddy_http_test_%d.sock", (int)getpid());
@@ -1189,6 +1191,9 @@ static void test_header_size_max(void)
     begin_opts();
     opts.header_size_max = 1024;
     start_server(on_echo);
+    eddy_http_server_opts_t got;
+    eddy_http_server_get_opts(&server, &got);
+    CHECK_EQ(got.header_size_max, 1024); /* the server reports what it was given */
     run_client(client_header_too_large);
 }
 
@@ -1249,6 +1254,99 @@ static void test_headers_max(void)
     opts.headers_max = 10;
     start_server(on_ten_headers);
     run_client(client_too_many_headers);
+}
+
+/* With no options at all the server takes Node's defaults; the two limits that are cheap to
+ * reach are checked on the wire, at the limit and one past it. */
+static void on_defaults(eddy_http_req_t *req, eddy_http_res_t *res)
+{
+    if (req->path_len == 7 && memcmp(req->path, "/fields", 7) == 0)
+        CHECK_EQ(req->headers_len, 2000);
+    on_echo(req, res);
+}
+
+/* A request of exactly `size` head bytes (request line and final blank line included). */
+static size_t head_of_size(char *out, size_t size)
+{
+    int n = snprintf(out, size, "GET /big HTTP/1.1\r\nHost: x\r\nX-Pad: ");
+    size_t pad = size - (size_t)n - 4;
+    memset(out + n, 'p', pad);
+    memcpy(out + n + pad, "\r\n\r\n", 4);
+    return size;
+}
+
+/* A request with `fields` header fields of 6 bytes each. */
+static size_t head_with_fields(char *out, int fields)
+{
+    size_t n = (size_t)sprintf(out, "GET /fields HTTP/1.1\r\n");
+    for (int i = 0; i < fields; i++) {
+        memcpy(out + n, "a: b\r\n", 6);
+        n += 6;
+    }
+    memcpy(out + n, "\r\n", 2);
+    return n + 2;
+}
+
+static void client_defaults(void)
+{
+    enum { HEAD_MAX = 16 * 1024 };
+    char *req = malloc(HEAD_MAX + 1);
+    CHECK(req != NULL);
+    cli_t c;
+    resp_t r = {0};
+    cli_open(&c);
+    cli_send(&c, req, head_of_size(req, HEAD_MAX));
+    cli_response(&c, &r, 0);
+    CHECK(r.status == 200 && body_is(&r, "GET /big"));
+    cli_close(&c);
+    expect_rejected(req, head_of_size(req, HEAD_MAX + 1), 431);
+    /* 2001 fields in 12 KB: it is the count that is refused, not the size. */
+    size_t len = head_with_fields(req, 2000);
+    CHECK(len < HEAD_MAX);
+    cli_open(&c);
+    cli_send(&c, req, len);
+    cli_response(&c, &r, 0);
+    CHECK(r.status == 200 && body_is(&r, "GET /fields"));
+    cli_close(&c);
+    expect_rejected(req, head_with_fields(req, 2001), 431);
+    free(req);
+    free(r.body);
+    cli_simple_get("/after");
+}
+
+static void test_server_defaults(void)
+{
+    begin_opts();
+    eddy_http_server_opts_t d;
+    eddy_http_server_opts_init(&d);
+    /* Node's documented defaults: http.maxHeaderSize, server.maxHeadersCount, headersTimeout,
+     * requestTimeout, keepAliveTimeout, maxRequestsPerSocket; no body limit, no connection cap. */
+    CHECK_EQ(d.header_size_max, 16384);
+    CHECK_EQ(d.headers_max, 2000);
+    CHECK_EQ(d.headers_timeout_ms, 60000);
+    CHECK_EQ(d.request_timeout_ms, 300000);
+    CHECK_EQ(d.keep_alive_timeout_ms, 5000);
+    CHECK_EQ(d.requests_per_conn_max, 0);
+    CHECK_EQ(d.body_size_max, 0);
+    CHECK_EQ(d.connections_max, 0);
+    start_opts = NULL;
+    start_server(on_defaults);
+    /* A server given no options uses exactly those. */
+    eddy_http_server_opts_t got;
+    eddy_http_server_get_opts(&server, &got);
+    CHECK_EQ(got.header_size_max, d.header_size_max);
+    CHECK_EQ(got.url_size_max, d.url_size_max);
+    CHECK_EQ(got.headers_max, d.headers_max);
+    CHECK_EQ(got.body_size_max, d.body_size_max);
+    CHECK_EQ(got.headers_timeout_ms, d.headers_timeout_ms);
+    CHECK_EQ(got.request_timeout_ms, d.request_timeout_ms);
+    CHECK_EQ(got.keep_alive_timeout_ms, d.keep_alive_timeout_ms);
+    CHECK_EQ(got.requests_per_conn_max, d.requests_per_conn_max);
+    CHECK_EQ(got.connections_max, d.connections_max);
+    CHECK_EQ(got.pipeline_max, d.pipeline_max);
+    CHECK_EQ(got.request_data_size, 0);
+    run_client(client_defaults);
+    CHECK_EQ(stats().rejected, 2);
 }
 
 /* ---- strictness: request smuggling vectors over a real socket ------------------------------ */
@@ -2374,6 +2472,7 @@ const test_case_t test_cases[] = {
     {"header_size_max", test_header_size_max},
     {"url_size_max", test_url_size_max},
     {"headers_max", test_headers_max},
+    {"server_defaults", test_server_defaults},
     {"strict_bare_lf", test_strict_bare_lf},
     {"strict_bare_cr", test_strict_bare_cr},
     {"strict_obs_fold", test_strict_obs_fold},

@@ -70,7 +70,8 @@ typedef void (*eddy_http_server_close_cb)(eddy_http_server_t *server);
 typedef struct {
     uint32_t header_size_max;       /**< request head in bytes (16 KiB); over it: 431 */
     uint32_t url_size_max;          /**< request target in bytes (8 KiB); over it: 414 */
-    uint32_t headers_max;           /**< header fields per request (100); over it: 431 */
+    uint32_t headers_max;           /**< header fields per request (2000, Node's
+                                         maxHeadersCount); over it: 431 */
     uint64_t body_size_max;         /**< request body in bytes, 0 for no limit; over it: 413 */
     uint32_t headers_timeout_ms;    /**< from the first byte to the end of the head (60 s): 408 */
     uint32_t request_timeout_ms;    /**< from the first byte to the end of the body (300 s): 408 */
@@ -176,6 +177,8 @@ void eddy_http_server_on_upgrade(eddy_http_server_t *server, eddy_http_upgrade_c
 /** Graceful close: stop accepting, close idle connections, finish requests in flight, then
  * cb. The server may be freed in cb. */
 void eddy_http_server_close(eddy_http_server_t *server, eddy_http_server_close_cb cb);
+/** Copies the limits and timeouts the server uses (Node's server.headersTimeout, ...). */
+void eddy_http_server_get_opts(const eddy_http_server_t *server, eddy_http_server_opts_t *opts);
 /** Copies the server's counters. */
 void eddy_http_server_stats(const eddy_http_server_t *server, eddy_http_server_stats_t *stats);
 
