@@ -46,6 +46,10 @@ typedef struct {
     uint64_t body_len;
     uint32_t hash;
     unsigned pieces;
+    eddy_work_t work; /* a pool job that answers the request */
+    int index;        /* what the job works on, copied: it must not read the request */
+    uint32_t result;  /* the job's answer */
+    int off_loop;     /* the job ran on a pool thread */
 } reqdata_t;
 
 static uint64_t now_ms(void)
@@ -684,6 +688,142 @@ static void test_pipeline_over_limit(void)
     CHECK_EQ(answered, 41);
     CHECK(outstanding_max <= 8);
     CHECK(outstanding_max >= 4);
+}
+
+/* ---- finishing from the thread pool ---------------------------------------------------------- */
+
+static pthread_t loop_thread;
+static atomic_int immediate_answered; /* requests answered inside their request callback */
+static int pool_order[64], pool_answered, pool_statuses_bad;
+
+static uint32_t pool_result(int index)
+{
+    char name[32];
+    int n = snprintf(name, sizeof name, "pool-%d", index);
+    return fnv(2166136261u, name, (size_t)n);
+}
+
+/* On a pool thread: the answer for request `index`. Request 0 waits (bounded) until request 1
+ * has been answered on the loop, so a later response is always ready before an earlier one
+ * and must be held back for the wire to stay in order. */
+static void pool_job(eddy_work_t *w)
+{
+    reqdata_t *d = w->data;
+    if (d->index == 0) {
+        uint64_t deadline = now_ms() + 20000;
+        while (atomic_load(&immediate_answered) < 1 && now_ms() < deadline) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    d->off_loop = !pthread_equal(pthread_self(), loop_thread);
+    d->result = pool_result(d->index);
+}
+
+/* On the loop, in the poll phase: finish the response, in two writes and an end. */
+static void pool_job_done(eddy_work_t *w, int status)
+{
+    reqdata_t *d = w->data;
+    CHECK(pthread_equal(pthread_self(), loop_thread));
+    if (status != 0 || !d->off_loop)
+        pool_statuses_bad++;
+    pool_order[pool_answered++] = d->index;
+    char body[64];
+    int n = snprintf(body, sizeof body, "pool %d %08x", d->index, d->result);
+    CHECK(eddy_http_res_write(d->res, body, 5) == 0);
+    CHECK(eddy_http_res_end(d->res, body + 5, (size_t)n - 5) == 0);
+}
+
+/* "/q/<i>": even indexes are answered from the pool, odd ones at once. */
+static void on_pool(eddy_http_req_t *req, eddy_http_res_t *res)
+{
+    int i = atoi(req->path + 3);
+    reqdata_t *d = eddy_http_req_data(req);
+    d->res = res;
+    d->index = i;
+    if (i % 2 == 0) {
+        d->work.data = d;
+        CHECK(eddy_queue_work(&loop, &d->work, EDDY_WORK_USER, pool_job, pool_job_done) == 0);
+        return;
+    }
+    char body[32];
+    snprintf(body, sizeof body, "now %d", i);
+    pool_order[pool_answered++] = i;
+    end_str(res, body);
+    atomic_fetch_add(&immediate_answered, 1);
+}
+
+static void expect_pool_answer(cli_t *c, int i)
+{
+    resp_t r = {0};
+    char want[64];
+    if (i % 2 == 0)
+        snprintf(want, sizeof want, "pool %d %08x", i, pool_result(i));
+    else
+        snprintf(want, sizeof want, "now %d", i);
+    cli_response(c, &r, 0);
+    CHECK_EQ(r.status, 200);
+    if (!body_is(&r, want)) fprintf(stderr, "response %d is [%s], want [%s]\n", i, r.body, want);
+    CHECK(body_is(&r, want));
+    CHECK(r.chunked == (i % 2 == 0)); /* the pool's answers were streamed */
+    free(r.body);
+}
+
+static void client_finish_from_pool(void)
+{
+    cli_t c;
+    cli_open(&c);
+    cli_sends(&c, "GET /q/2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect_pool_answer(&c, 2);
+    /* The connection goes on as usual afterwards. */
+    cli_sends(&c, "GET /q/4 HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect_pool_answer(&c, 4);
+    cli_close(&c);
+}
+
+static void test_finish_from_pool(void)
+{
+    begin_opts();
+    loop_thread = pthread_self();
+    start_server(on_pool);
+    run_client(client_finish_from_pool);
+    CHECK_EQ(pool_answered, 2);
+    CHECK_EQ(pool_statuses_bad, 0);
+}
+
+enum { POOL_PIPELINE_N = 12 };
+
+static void client_pipeline_pool(void)
+{
+    char all[2048];
+    size_t len = 0;
+    for (int i = 0; i < POOL_PIPELINE_N; i++)
+        len += (size_t)snprintf(all + len, sizeof all - len,
+                                "GET /q/%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+    cli_t c;
+    cli_open(&c);
+    cli_send(&c, all, len);
+    for (int i = 0; i < POOL_PIPELINE_N; i++)
+        expect_pool_answer(&c, i);
+    cli_close(&c);
+}
+
+static void test_pipeline_pool_and_immediate(void)
+{
+    begin_opts();
+    loop_thread = pthread_self();
+    start_server(on_pool);
+    run_client(client_pipeline_pool);
+    CHECK_EQ(pool_answered, POOL_PIPELINE_N);
+    CHECK_EQ(pool_statuses_bad, 0);
+    /* Request 1 was answered before request 0 (its pool job waited for that), yet the client
+     * read them in request order. */
+    int pos0 = -1, pos1 = -1;
+    for (int k = 0; k < POOL_PIPELINE_N; k++) {
+        if (pool_order[k] == 0) pos0 = k;
+        if (pool_order[k] == 1) pos1 = k;
+    }
+    CHECK(pos1 >= 0 && pos0 > pos1);
 }
 
 /* ---- Expect, HEAD, Connection: close, chunked responses -------------------------------------- */
@@ -2459,6 +2599,8 @@ const test_case_t test_cases[] = {
     {"http10", test_http10},
     {"pipeline_16_out_of_order", test_pipeline_16_out_of_order},
     {"pipeline_over_limit", test_pipeline_over_limit},
+    {"finish_from_pool", test_finish_from_pool},
+    {"pipeline_pool_and_immediate", test_pipeline_pool_and_immediate},
     {"expect_continue", test_expect_continue},
     {"head", test_head},
     {"connection_close", test_connection_close},
