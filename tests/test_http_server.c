@@ -862,9 +862,39 @@ static void on_upload(eddy_http_req_t *req, eddy_http_res_t *res)
     eddy_http_req_on_body(req, upload_body, upload_end);
 }
 
+static char expect_body[2048];
+
+/* The answer upload_end gives for `len` bytes of expect_body. */
+static void expect_upload_answer(cli_t *c, size_t len)
+{
+    resp_t r = {0};
+    char want[64];
+    snprintf(want, sizeof want, "len=%zu hash=%08x", len, fnv(2166136261u, expect_body, len));
+    cli_response(c, &r, 0);
+    CHECK_EQ(r.status, 200);
+    if (!body_is(&r, want)) fprintf(stderr, "got [%s] want [%s]\n", r.body, want);
+    CHECK(body_is(&r, want));
+    CHECK(!resp_has(&r, "Connection", "close"));
+    free(r.body);
+}
+
+static void expect_100(cli_t *c)
+{
+    resp_t r = {0};
+    cli_response(c, &r, 0);
+    if (r.status != 100) fprintf(stderr, "expected 100, got [%s]\n", r.head);
+    CHECK_EQ(r.status, 100);
+    CHECK(strcmp(r.head, "HTTP/1.1 100 Continue\r\n\r\n") == 0);
+}
+
 static void on_expect(eddy_http_req_t *req, eddy_http_res_t *res)
 {
-    CHECK(req->expect_continue && req->has_body && req->content_length == 2048);
+    if (req->path_len == 3 && memcmp(req->path, "/up", 3) == 0)
+        CHECK(req->expect_continue && req->has_body && req->content_length == 2048);
+    /* Without a check-continue callback the server has decided: the 100 is on its way when
+     * the client waits for one, and nobody waits otherwise. */
+    bool waits = req->expect_continue && req->has_body && req->http_minor == 1;
+    CHECK_EQ(eddy_http_res_write_continue(res), waits ? -EALREADY : -EINVAL);
     on_upload(req, res);
 }
 
@@ -872,20 +902,22 @@ static void client_expect(void)
 {
     cli_t c;
     resp_t r = {0};
-    char body[2048];
-    memset(body, 'e', sizeof body);
     cli_open(&c);
     cli_sends(&c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n"
                   "Expect: 100-continue\r\n\r\n");
-    cli_response(&c, &r, 0);
-    CHECK_EQ(r.status, 100);
-    CHECK(strcmp(r.head, "HTTP/1.1 100 Continue\r\n\r\n") == 0);
-    cli_send(&c, body, sizeof body);
+    expect_100(&c);
+    cli_send(&c, expect_body, sizeof expect_body);
+    expect_upload_answer(&c, sizeof expect_body);
+    /* No body: nothing to wait for, so no 100. */
+    cli_sends(&c, "GET /nobody HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n");
+    expect_upload_answer(&c, 0);
+    /* HTTP/1.0 must never get a 1xx (RFC 9110 15.2): its Expect is ignored. */
+    cli_sends(&c, "POST /old HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    cli_send(&c, expect_body, 5);
     cli_response(&c, &r, 0);
     CHECK_EQ(r.status, 200);
-    char want[64];
-    snprintf(want, sizeof want, "len=2048 hash=%08x", fnv(2166136261u, body, sizeof body));
-    CHECK(body_is(&r, want));
+    CHECK(strncmp(r.body, "len=5 ", 6) == 0);
+    cli_expect_eof(&c);
     free(r.body);
     cli_close(&c);
 }
@@ -893,8 +925,248 @@ static void client_expect(void)
 static void test_expect_continue(void)
 {
     begin_opts();
+    memset(expect_body, 'e', sizeof expect_body);
     start_server(on_expect);
     run_client(client_expect);
+}
+
+/* Pipelined: "/first" stays unanswered until the request behind it has been dispatched, and
+ * is answered 20 ms later, so the 100 for the second request must wait for its turn. */
+static eddy_http_res_t *first_res;
+static eddy_timer_t release_timer;
+static int first_answered;
+
+static void release_first(eddy_timer_t *t)
+{
+    CHECK(first_res != NULL);
+    end_str(first_res, "first");
+    first_res = NULL;
+    first_answered++;
+}
+
+static void hold_or_release(eddy_http_req_t *req, eddy_http_res_t *res)
+{
+    if (req->path_len == 6 && memcmp(req->path, "/first", 6) == 0) {
+        CHECK(first_res == NULL);
+        first_res = res;
+        return;
+    }
+    if (first_res) /* the request before this one is still unanswered */
+        CHECK(eddy_timer_start(&release_timer, release_first, 20, 0) == 0);
+}
+
+static void on_expect_pipelined(eddy_http_req_t *req, eddy_http_res_t *res)
+{
+    hold_or_release(req, res);
+    if (first_res != res)
+        on_expect(req, res);
+}
+
+static void expect_first(cli_t *c)
+{
+    resp_t r = {0};
+    cli_response(c, &r, 0);
+    if (r.status != 200) fprintf(stderr, "expected the first answer, got [%s]\n", r.head);
+    CHECK(r.status == 200 && body_is(&r, "first"));
+    free(r.body);
+}
+
+static const char pipelined_expect[] =
+    "GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+    "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\nExpect: 100-continue\r\n\r\n";
+
+static void client_expect_pipelined(void)
+{
+    cli_t c;
+    cli_open(&c);
+    cli_sends(&c, pipelined_expect);
+    /* The first answer comes before the 100 of the second request, which does come. */
+    expect_first(&c);
+    expect_100(&c);
+    cli_send(&c, expect_body, sizeof expect_body);
+    expect_upload_answer(&c, sizeof expect_body);
+    cli_close(&c);
+}
+
+static void close_release_timer(void)
+{
+    eddy_close(&release_timer.handle, NULL);
+}
+
+static void test_expect_continue_pipelined(void)
+{
+    begin_opts();
+    memset(expect_body, 'e', sizeof expect_body);
+    start_server(on_expect_pipelined);
+    CHECK(eddy_timer_init(&loop, &release_timer) == 0);
+    on_server_closed_hook = close_release_timer;
+    run_client(client_expect_pipelined);
+    CHECK_EQ(first_answered, 1);
+}
+
+/* Node's checkContinue: the handler decides by the X-Decide header. */
+static int check_calls, request_calls;
+
+static void continue_now(eddy_http_res_t *res)
+{
+    CHECK_EQ(eddy_http_res_write_continue(res), 0);
+}
+
+static void on_check_request(eddy_http_req_t *req, eddy_http_res_t *res)
+{
+    request_calls++;
+    CHECK_EQ(eddy_http_res_write_continue(res), -EINVAL); /* nobody waits for a 100 here */
+    hold_or_release(req, res);
+    if (first_res != res)
+        on_upload(req, res);
+}
+
+static void on_check(eddy_http_req_t *req, eddy_http_res_t *res)
+{
+    check_calls++;
+    CHECK(req->expect_continue && req->has_body);
+    hold_or_release(req, res);
+    size_t len;
+    const char *v = eddy_http_req_header(req, "x-decide", &len);
+    CHECK(v != NULL);
+    if (len == 3 && memcmp(v, "yes", 3) == 0) {
+        CHECK_EQ(eddy_http_res_write_continue(res), 0);
+        CHECK_EQ(eddy_http_res_write_continue(res), -EALREADY);
+        on_upload(req, res);
+    } else if (len == 5 && memcmp(v, "later", 5) == 0) {
+        on_upload(req, res);
+        answer_later(req, res, 20, continue_now); /* from a timer, outside the read path */
+    } else if (len == 6 && memcmp(v, "anyway", 6) == 0) {
+        on_upload(req, res); /* no 100: this client sends the body without waiting */
+    } else {
+        /* Refused without reading the body. */
+        CHECK_EQ(eddy_http_res_set_status(res, 417), 0);
+        end_str(res, "no");
+    }
+}
+
+static void expect_refused(cli_t *c)
+{
+    resp_t r = {0};
+    cli_response(c, &r, 0);
+    if (r.status != 417) fprintf(stderr, "expected 417, got [%s]\n", r.head);
+    CHECK(r.status == 417 && body_is(&r, "no"));
+    /* The body never came: where this request ends is unknown, so the connection closes. */
+    CHECK(resp_has(&r, "Connection", "close"));
+    cli_expect_eof(c);
+    free(r.body);
+}
+
+static void send_expecting(cli_t *c, const char *decide, size_t body_len)
+{
+    char head[256];
+    snprintf(head, sizeof head,
+             "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n"
+             "Expect: 100-continue\r\nX-Decide: %s\r\n\r\n",
+             body_len, decide);
+    cli_sends(c, head);
+}
+
+static void client_check_continue(void)
+{
+    cli_t c;
+    cli_open(&c);
+    send_expecting(&c, "yes", 2048);
+    expect_100(&c);
+    cli_send(&c, expect_body, 2048);
+    expect_upload_answer(&c, 2048);
+    /* The 100 sent later, from a timer. */
+    send_expecting(&c, "later", 1000);
+    expect_100(&c);
+    cli_send(&c, expect_body, 1000);
+    expect_upload_answer(&c, 1000);
+    /* A client that does not wait: no 100, and since the body came the connection stays. */
+    send_expecting(&c, "anyway", 700);
+    cli_send(&c, expect_body, 700);
+    expect_upload_answer(&c, 700);
+    /* An ordinary request still goes to the request callback. */
+    cli_sends(&c, "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect_upload_answer(&c, 0);
+    /* Refused: the client does not send the body. */
+    send_expecting(&c, "no", 2048);
+    expect_refused(&c);
+    cli_close(&c);
+    /* Refused while the body is on its way anyway (sent in the same write): the answer was
+     * made before the body was read, so it closes all the same. */
+    cli_open(&c);
+    char both[2400];
+    int n = snprintf(both, sizeof both,
+                     "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n"
+                     "Expect: 100-continue\r\nX-Decide: no\r\n\r\n");
+    memcpy(both + n, expect_body, 2048);
+    cli_send(&c, both, (size_t)n + 2048);
+    expect_refused(&c);
+    cli_close(&c);
+    cli_simple_get("/after");
+}
+
+static void on_check_echo(eddy_http_req_t *req, eddy_http_res_t *res)
+{
+    if (req->path_len == 6 && memcmp(req->path, "/after", 6) == 0)
+        on_echo(req, res);
+    else
+        on_check_request(req, res);
+}
+
+static void test_check_continue(void)
+{
+    begin_opts();
+    memset(expect_body, 'c', sizeof expect_body);
+    start_server(on_check_echo);
+    eddy_http_server_on_check_continue(&server, on_check);
+    CHECK(eddy_timer_init(&loop, &release_timer) == 0);
+    on_server_closed_hook = close_release_timer;
+    run_client(client_check_continue);
+    CHECK_EQ(check_calls, 5);
+    CHECK_EQ(request_calls, 1);
+    CHECK_EQ(stats().rejected, 0); /* the 417s were the handler's answers */
+}
+
+static void client_check_continue_pipelined(void)
+{
+    cli_t c;
+    char req[512];
+    /* Accepted while the request before it is unanswered: the 100 waits for its turn. */
+    cli_open(&c);
+    snprintf(req, sizeof req,
+             "GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+             "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n"
+             "Expect: 100-continue\r\nX-Decide: yes\r\n\r\n");
+    cli_sends(&c, req);
+    expect_first(&c);
+    expect_100(&c);
+    cli_send(&c, expect_body, 2048);
+    expect_upload_answer(&c, 2048);
+    cli_close(&c);
+    /* Refused while the request before it is unanswered: the 417 waits for its turn, then the
+     * connection closes. */
+    cli_open(&c);
+    snprintf(req, sizeof req,
+             "GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+             "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n"
+             "Expect: 100-continue\r\nX-Decide: no\r\n\r\n");
+    cli_sends(&c, req);
+    expect_first(&c);
+    expect_refused(&c);
+    cli_close(&c);
+}
+
+static void test_check_continue_pipelined(void)
+{
+    begin_opts();
+    memset(expect_body, 'p', sizeof expect_body);
+    start_server(on_check_request);
+    eddy_http_server_on_check_continue(&server, on_check);
+    CHECK(eddy_timer_init(&loop, &release_timer) == 0);
+    on_server_closed_hook = close_release_timer;
+    run_client(client_check_continue_pipelined);
+    CHECK_EQ(first_answered, 2);
+    CHECK_EQ(check_calls, 2);
 }
 
 static void on_head(eddy_http_req_t *req, eddy_http_res_t *res)
@@ -2602,6 +2874,9 @@ const test_case_t test_cases[] = {
     {"finish_from_pool", test_finish_from_pool},
     {"pipeline_pool_and_immediate", test_pipeline_pool_and_immediate},
     {"expect_continue", test_expect_continue},
+    {"expect_continue_pipelined", test_expect_continue_pipelined},
+    {"check_continue", test_check_continue},
+    {"check_continue_pipelined", test_check_continue_pipelined},
     {"head", test_head},
     {"connection_close", test_connection_close},
     {"chunked_response", test_chunked_response},

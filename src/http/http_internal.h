@@ -20,7 +20,11 @@ enum {
     X_EMBEDDED = 1u << 9,   /* the exchange lives inside its connection */
     X_UNTIL_EOF = 1u << 10, /* body delimited by closing (HTTP/1.0 without a length) */
     X_HEAD_OUT = 1u << 11,  /* the head was serialised (X_HEAD_SENT: it may no longer change) */
-    X_ORPHAN = 1u << 12     /* its connection is gone; output is dropped until end */
+    X_ORPHAN = 1u << 12,    /* its connection is gone; output is dropped until end */
+    X_CONTINUE = 1u << 13,  /* 100 Continue went out, or is held to lead this response */
+    X_CLOSE_UNLESS_CONTINUE = 1u << 14 /* X_CLOSE only because the client still waits for a
+                                          100 before sending the body: cleared by the 100 or
+                                          by the body's end, if the head is not out by then */
 };
 
 /* Connection flags. The R_* bits are reasons not to read; reading runs when none is set. */
@@ -122,6 +126,7 @@ void eddy__http_xchg_free(xchg_t *x);
 
 /* conn.c */
 void eddy__http_conn_start(conn_t *c);
+bool eddy__http_awaits_continue(const xchg_t *x);
 void eddy__http_conn_resume_input(conn_t *c);
 int eddy__http_conn_read_start(conn_t *c);
 int eddy__http_reject(conn_t *c, int status);

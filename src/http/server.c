@@ -57,6 +57,12 @@ EDDY_EXPORT void eddy_http_server_on_upgrade(eddy_http_server_t *s, eddy_http_up
     s->_on_upgrade = cb;
 }
 
+EDDY_EXPORT void eddy_http_server_on_check_continue(eddy_http_server_t *s,
+                                                    eddy_http_request_cb cb)
+{
+    s->_on_check_continue = cb;
+}
+
 EDDY_EXPORT void eddy_http_server_get_opts(const eddy_http_server_t *s,
                                            eddy_http_server_opts_t *opts)
 {
