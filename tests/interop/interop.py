@@ -3,10 +3,11 @@
 
     interop.py --hello PATH --echo PATH CASE
 
-CASE is one of: curl, node, python, wrk, slowloris, c10k. Each case starts the servers it needs
-on a kernel-chosen loopback port, runs its clients, stops the servers with SIGTERM (a graceful
-close that must exit 0) and prints what it measured. Exit status: 0 pass, 1 fail, 77 skipped
-(a client program is not installed)."""
+CASE is one of: curl, node, python, wrk, slowloris, c10k, hello_args, hello_sigint. Each
+case starts the servers it needs on a kernel-chosen loopback port, runs its clients, stops the
+servers with SIGTERM (a graceful close that must exit 0; hello_sigint uses SIGINT) and prints
+what it measured. Exit status: 0 pass, 1 fail, 77 skipped (a client program is not installed).
+"""
 import argparse
 import http.client
 import os
@@ -42,15 +43,16 @@ def raise_nofile():
 
 
 class Server:
-    """A server process; the first line it prints names its port."""
+    """A server process; the first line it prints names its port ("port N" or a URL)."""
 
     def __init__(self, argv):
         self.argv = argv
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.search(r"port (\d+)", line)
+        self.first_line = line = self.proc.stdout.readline()
+        m = re.search(r"(?:port |://[^/:\s]+:)(\d+)", line)
         if not m:
             self.proc.kill()
+            self.proc.wait()
             raise Fail(f"{argv[0]} did not say its port: {line!r}")
         self.port = int(m.group(1))
         self.url = f"http://127.0.0.1:{self.port}"
@@ -62,16 +64,17 @@ class Server:
                     return int(line.split()[1])
         return -1
 
-    def stop(self):
+    def stop(self, sig=signal.SIGTERM):
         """Graceful close; returns what the server printed after its first line."""
         if self.proc.poll() is not None:
             raise Fail(f"{os.path.basename(self.argv[0])} died early: {self.proc.returncode}")
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(sig)
         try:
             out, _ = self.proc.communicate(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            raise Fail(f"{self.argv[0]} did not close within 15 s of SIGTERM")
+            self.proc.wait()
+            raise Fail(f"{self.argv[0]} did not close within 15 s of {signal.Signals(sig).name}")
         check(self.proc.returncode == 0,
               f"{os.path.basename(self.argv[0])} exited {self.proc.returncode} (loop not clean?)")
         return out
@@ -427,8 +430,75 @@ def case_c10k(args):
         print(f"  server: {out.strip()}")
 
 
+# ---- hello_server's command line and SIGINT ----------------------------------------------
+
+BAD_HELLO_ARGS = [
+    ["--port"],                      # a flag missing its value
+    ["--delay-ms", "0", "--port"],
+    ["--host"],
+    ["--delay-ms"],
+    ["--port", "abc"],               # not a number
+    ["--port", "3000x"],
+    ["--port", ""],
+    ["--port", "-1"],                # out of range
+    ["--port", "65536"],
+    ["--port", "99999999999999999999999"],
+    ["--delay-ms", "soon"],
+    ["--delay-ms", "-5"],
+    ["--delay-ms", "3600001"],
+    ["--delay-ms", "1e3"],
+    ["--host", "localhost"],         # not an IPv4 address
+    ["--verbose"],                   # unknown flag
+    ["3000"],
+]
+
+
+def case_hello_args(args):
+    for argv in BAD_HELLO_ARGS:
+        try:
+            r = run([args.hello] + argv, timeout=10)
+        except subprocess.TimeoutExpired:
+            raise Fail(f"hello_server {argv} started instead of refusing its arguments")
+        check(r.returncode == 2, f"hello_server {argv}: exit {r.returncode}, want 2")
+        check(r.stdout == "", f"hello_server {argv} printed {r.stdout!r} (did it start?)")
+        check("usage:" in r.stderr, f"hello_server {argv}: no usage on stderr: {r.stderr!r}")
+        check(r.stderr.splitlines()[0].strip() != "usage:",
+              f"hello_server {argv}: the error does not say what is wrong")
+    print(f"  {len(BAD_HELLO_ARGS)} bad command lines: usage on stderr, exit 2, no server")
+    # The limits themselves are accepted, and the start-up line names host and port.
+    with Server([args.hello, "--host", "127.0.0.1", "--port", "0", "--delay-ms", "0"]) as s:
+        line = s.first_line.strip()
+        check(f"http://127.0.0.1:{s.port}/" in line, f"start-up line: {line!r}")
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+        c.request("GET", "/")
+        check(c.getresponse().read() == b"Hello World\n", "GET /")
+        c.close()
+        print(f"  start-up line: {line}")
+    with Server([args.hello, "--host", "127.0.0.1", "--port", "0", "--delay-ms", "3600000"]):
+        pass
+
+
+def case_hello_sigint(args):
+    with Server([args.hello, "--host", "127.0.0.1", "--port", "0", "--delay-ms", "10"]) as s:
+        conns = [http.client.HTTPConnection("127.0.0.1", s.port, timeout=5) for _ in range(2)]
+        for i in range(2):
+            for c in conns:  # both in flight at once: the summary's peak is 2
+                c.request("GET", f"/{i}")
+            for c in conns:
+                r = c.getresponse()
+                check(r.status == 200 and r.read() == b"Hello World\n", "GET")
+        # Both connections stay open (idle keep-alive): the graceful close must end them.
+        out = s.stop(signal.SIGINT)
+        for c in conns:
+            c.close()
+    check(re.search(r"^served 4 requests, peak 2 connections$", out, re.M),
+          f"summary after SIGINT: {out!r}")
+    print(f"  SIGINT: exit 0, {out.strip()}")
+
+
 CASES = {"curl": case_curl, "node": case_node, "python": case_python, "wrk": case_wrk,
-         "slowloris": case_slowloris, "c10k": case_c10k}
+         "slowloris": case_slowloris, "c10k": case_c10k, "hello_args": case_hello_args,
+         "hello_sigint": case_hello_sigint}
 
 
 def main():
