@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Real HTTP clients against eddy's servers: examples/hello_server and tests/interop/echo_server.
 
-    interop.py --hello PATH --echo PATH CASE
+    interop.py --hello PATH --echo PATH [--api PATH] CASE
 
-CASE is one of: curl, node, python, wrk, slowloris, c10k, hello_args, hello_sigint. Each
+CASE is one of: curl, node, python, wrk, slowloris, c10k, hello_args, hello_sigint, api. Each
 case starts the servers it needs on a kernel-chosen loopback port, runs its clients, stops the
 servers with SIGTERM (a graceful close that must exit 0; hello_sigint uses SIGINT) and prints
 what it measured. Exit status: 0 pass, 1 fail, 77 skipped (a client program is not installed).
 """
 import argparse
 import http.client
+import json
 import os
 import re
 import resource
@@ -496,15 +497,82 @@ def case_hello_sigint(args):
     print(f"  SIGINT: exit 0, {out.strip()}")
 
 
+# ---- api_server: the dashboard fan-out -------------------------------------------------------
+
+def api_get(port, method, path):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request(method, path)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r, body
+
+
+def check_dashboard(port, user_id):
+    r, body = api_get(port, "GET", f"/api/dashboard/{user_id}")
+    check(r.status == 200, f"dashboard {user_id}: {r.status} {body!r}")
+    check(r.getheader("Content-Type") == "application/json", "dashboard Content-Type")
+    d = json.loads(body)
+    check(d["user"] == {"id": user_id, "name": f"user-{user_id}"}, f"user source: {d}")
+    check([p["id"] for p in d["posts"]] == [f"{user_id}-1", f"{user_id}-2"], f"posts: {d}")
+    check(d["notifications"] == {"unread": user_id % 7}, f"notifications (the pool): {d}")
+    # The slowest source is a 30 ms timer: the answer waited for all three.
+    check(d["elapsed_ms"] >= 30, f"answered after {d['elapsed_ms']} ms, before the 30 ms source")
+    return d
+
+
+def case_api(args):
+    check(args.api, "--api PATH is needed for this case")
+    with Server([args.api, "--host", "127.0.0.1", "--port", "0"]) as s:
+        d = check_dashboard(s.port, 42)
+        print(f"  GET /api/dashboard/42: 200, three sources joined in {d['elapsed_ms']} ms")
+        # Twenty at once, each with its own answer.
+        errors = []
+
+        def one(uid):
+            try:
+                check_dashboard(s.port, uid)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(f"{uid}: {e}")
+
+        threads = [threading.Thread(target=one, args=(uid,)) for uid in range(100, 120)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        check(not errors, f"concurrent dashboards: {errors}")
+        print("  20 concurrent dashboards, each answered with its own user")
+        for bad in ["abc", "12a", "-1", "1.5", "9007199254740992", "99999999999999999999999"]:
+            r, body = api_get(s.port, "GET", f"/api/dashboard/{bad}")
+            check(r.status == 400, f"bad id {bad!r}: {r.status}")
+            check("error" in json.loads(body), f"bad id {bad!r}: {body!r}")
+        print("  bad ids: 400 with a JSON error")
+        for path in ["/api/nope", "/", "/api/dashboard", "/api/dashboard/1/extra"]:
+            r, _ = api_get(s.port, "GET", path)
+            check(r.status == 404, f"GET {path}: {r.status}")
+        print("  unknown paths: 404")
+        for method, path in [("POST", "/api/dashboard/42"), ("DELETE", "/api/health"),
+                             ("PUT", "/api/dashboard/1")]:
+            r, _ = api_get(s.port, method, path)
+            check(r.status == 405, f"{method} {path}: {r.status}")
+            check(r.getheader("Allow") == "GET", f"{method} {path}: Allow {r.getheader('Allow')}")
+        print("  wrong methods: 405 with Allow: GET")
+        r, body = api_get(s.port, "GET", "/api/health")
+        check(r.status == 200 and json.loads(body) == {"status": "ok"}, "health")
+        r, body = api_get(s.port, "HEAD", "/api/health")
+        check(r.status == 200 and body == b"", "HEAD health")
+
+
 CASES = {"curl": case_curl, "node": case_node, "python": case_python, "wrk": case_wrk,
          "slowloris": case_slowloris, "c10k": case_c10k, "hello_args": case_hello_args,
-         "hello_sigint": case_hello_sigint}
+         "hello_sigint": case_hello_sigint, "api": case_api}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hello", required=True)
     ap.add_argument("--echo", required=True)
+    ap.add_argument("--api")
     ap.add_argument("case", choices=sorted(CASES))
     args = ap.parse_args()
     t0 = time.monotonic()
