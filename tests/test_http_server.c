@@ -725,8 +725,7 @@ static void pool_job_done(eddy_work_t *w, int status)
 {
     reqdata_t *d = w->data;
     CHECK(pthread_equal(pthread_self(), loop_thread));
-    if (status != 0 || !d->off_loop)
-        pool_statuses_bad++;
+    if (status != 0 || !d->off_loop) pool_statuses_bad++;
     pool_order[pool_answered++] = d->index;
     char body[64];
     int n = snprintf(body, sizeof body, "pool %d %08x", d->index, d->result);
@@ -958,8 +957,7 @@ static void hold_or_release(eddy_http_req_t *req, eddy_http_res_t *res)
 static void on_expect_pipelined(eddy_http_req_t *req, eddy_http_res_t *res)
 {
     hold_or_release(req, res);
-    if (first_res != res)
-        on_expect(req, res);
+    if (first_res != res) on_expect(req, res);
 }
 
 static void expect_first(cli_t *c)
@@ -1017,8 +1015,7 @@ static void on_check_request(eddy_http_req_t *req, eddy_http_res_t *res)
     request_calls++;
     CHECK_EQ(eddy_http_res_write_continue(res), -EINVAL); /* nobody waits for a 100 here */
     hold_or_release(req, res);
-    if (first_res != res)
-        on_upload(req, res);
+    if (first_res != res) on_upload(req, res);
 }
 
 static void on_check(eddy_http_req_t *req, eddy_http_res_t *res)
