@@ -237,13 +237,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "listen on %s port %ld: %s\n", host, port, eddy_strerror(err));
         return 1;
     }
-    printf("API listening on http://%s:%d/: GET /api/dashboard/:userId, GET /api/health\n", host,
-           eddy_http_server_port(&server));
-    fflush(stdout);
+    /* Signals first: whoever reads the start-up line may send SIGINT or SIGTERM at once. */
     eddy_signal_init(&loop, &sigint);
     eddy_signal_init(&loop, &sigterm);
     eddy_signal_start(&sigint, on_signal, SIGINT);
     eddy_signal_start(&sigterm, on_signal, SIGTERM);
+    printf("API listening on http://%s:%d/: GET /api/dashboard/:userId, GET /api/health\n", host,
+           eddy_http_server_port(&server));
+    fflush(stdout);
     eddy_run(&loop, EDDY_RUN_DEFAULT);
     eddy_http_router_free(&router);
     return eddy_loop_close(&loop) == 0 ? 0 : 1;

@@ -159,13 +159,14 @@ int main(int argc, char **argv)
         eddy_loop_close(&loop);
         return 1;
     }
-    printf("Server listening on http://%s:%d/ (answers after %llu ms)\n", host,
-           eddy_http_server_port(&server), (unsigned long long)delay_ms);
-    fflush(stdout);
+    /* Signals first: whoever reads the start-up line may send SIGINT or SIGTERM at once. */
     eddy_signal_init(&loop, &sigint);
     eddy_signal_init(&loop, &sigterm);
     eddy_signal_start(&sigint, on_signal, SIGINT);
     eddy_signal_start(&sigterm, on_signal, SIGTERM);
+    printf("Server listening on http://%s:%d/ (answers after %llu ms)\n", host,
+           eddy_http_server_port(&server), (unsigned long long)delay_ms);
+    fflush(stdout);
     eddy_run(&loop, EDDY_RUN_DEFAULT);
     return eddy_loop_close(&loop) == 0 ? 0 : 1;
 }
