@@ -190,7 +190,7 @@ static const eddy_http_parser_settings_t settings = {
 /* The client waits for 100 Continue before it sends the body (RFC 9110 10.1.1): it asked, there
  * is a body, and it speaks HTTP/1.1 (a 1.0 client must never get a 1xx, and its Expect is
  * ignored). */
-bool eddy__http_awaits_continue(const xchg_t *x)
+static bool awaits_continue(const xchg_t *x)
 {
     return x->req.expect_continue && x->req.has_body &&
            (x->req.http_major > 1 || x->req.http_minor >= 1);
@@ -218,7 +218,7 @@ EDDY_EXPORT int eddy_http_res_write_continue(eddy_http_res_t *res)
         return c->error ? c->error : -EPIPE;
     if (c->flags & C_CLOSED)
         return c->error;
-    if (!eddy__http_awaits_continue(x))
+    if (!awaits_continue(x))
         return -EINVAL;
     if (x->flags & (X_CONTINUE | X_HEAD_SENT | X_HEAD_OUT | X_ENDED))
         return -EALREADY;
@@ -335,7 +335,7 @@ static void dispatch(conn_t *c)
         c->flags |= R_DONE;
     }
     eddy_http_request_cb cb = s->_on_request;
-    if (eddy__http_awaits_continue(x)) {
+    if (awaits_continue(x)) {
         if (s->_on_check_continue) {
             /* The handler decides. Until a 100 is on its way the client may never send the
              * body, so a final answer made before it closes the connection (RFC 9110 10.1.1:

@@ -126,7 +126,6 @@ void eddy__http_xchg_free(xchg_t *x);
 
 /* conn.c */
 void eddy__http_conn_start(conn_t *c);
-bool eddy__http_awaits_continue(const xchg_t *x);
 void eddy__http_conn_resume_input(conn_t *c);
 int eddy__http_conn_read_start(conn_t *c);
 int eddy__http_reject(conn_t *c, int status);
