@@ -70,7 +70,8 @@ typedef void (*eddy_http_server_close_cb)(eddy_http_server_t *server);
 typedef struct {
     uint32_t header_size_max;       /**< request head in bytes (16 KiB); over it: 431 */
     uint32_t url_size_max;          /**< request target in bytes (8 KiB); over it: 414 */
-    uint32_t headers_max;           /**< header fields per request (100); over it: 431 */
+    uint32_t headers_max;           /**< header fields per request (2000, Node's
+                                         maxHeadersCount); over it: 431 */
     uint64_t body_size_max;         /**< request body in bytes, 0 for no limit; over it: 413 */
     uint32_t headers_timeout_ms;    /**< from the first byte to the end of the head (60 s): 408 */
     uint32_t request_timeout_ms;    /**< from the first byte to the end of the body (300 s): 408 */
@@ -135,6 +136,7 @@ struct eddy_http_server_s {
     /* private */
     eddy_http_server_opts_t _opts;
     eddy_http_request_cb _on_request;
+    eddy_http_request_cb _on_check_continue;
     eddy_http_upgrade_cb _on_upgrade;
     eddy_http_server_close_cb _close_cb;
     union {
@@ -173,9 +175,20 @@ int eddy_http_server_listen_unix(eddy_http_server_t *server, const char *path, i
 int eddy_http_server_port(const eddy_http_server_t *server);
 /** Takes Upgrade and CONNECT requests (without it they are ordinary requests, as in Node). */
 void eddy_http_server_on_upgrade(eddy_http_server_t *server, eddy_http_upgrade_cb cb);
+/** Node's 'checkContinue': cb gets, instead of the request callback, every request whose client
+ * waits for 100 Continue before sending the body (HTTP/1.1, Expect: 100-continue, a body), and
+ * the server no longer sends the 100 itself. Accept with eddy_http_res_write_continue, then
+ * proceed as in a request callback; or refuse with a final answer (417, 401, 413...) without
+ * reading the body: unless the body arrived anyway, that answer says Connection: close and the
+ * connection closes after it (RFC 9110 10.1.1). NULL restores the default: the server sends the
+ * 100 when the request becomes the one being answered (at once if it is the first on its
+ * connection), before the request callback sees it. */
+void eddy_http_server_on_check_continue(eddy_http_server_t *server, eddy_http_request_cb cb);
 /** Graceful close: stop accepting, close idle connections, finish requests in flight, then
  * cb. The server may be freed in cb. */
 void eddy_http_server_close(eddy_http_server_t *server, eddy_http_server_close_cb cb);
+/** Copies the limits and timeouts the server uses (Node's server.headersTimeout, ...). */
+void eddy_http_server_get_opts(const eddy_http_server_t *server, eddy_http_server_opts_t *opts);
 /** Copies the server's counters. */
 void eddy_http_server_stats(const eddy_http_server_t *server, eddy_http_server_stats_t *stats);
 
@@ -203,6 +216,11 @@ int eddy_http_res_add_header(eddy_http_res_t *res, const char *name, const char 
 int eddy_http_res_remove_header(eddy_http_res_t *res, const char *name);
 /** The value set for a header (not NUL-terminated; *len gets its length), or NULL. */
 const char *eddy_http_res_get_header(const eddy_http_res_t *res, const char *name, size_t *len);
+/** Sends 100 Continue (Node's writeContinue), for a request whose client waits for it: at once,
+ * or after the responses before this one if it is pipelined. 0, -EINVAL if nobody waits for it
+ * (no Expect: 100-continue, no body, or HTTP/1.0, which must never get a 1xx), -EALREADY once
+ * sent or once the final head was set (write_head, write, end), or the connection's error. */
+int eddy_http_res_write_continue(eddy_http_res_t *res);
 /** Sends the status line and headers now (Node's writeHead). */
 int eddy_http_res_write_head(eddy_http_res_t *res, int status);
 /** Non-zero once the head was sent. */

@@ -156,6 +156,10 @@ static int on_message_complete(eddy_http_parser_t *p)
     c->parsing = NULL;
     if (x) {
         x->flags |= X_BODY_DONE;
+        /* The client sent the body without waiting for a 100: the framing holds, so an answer
+         * made from here on may keep the connection. */
+        if ((x->flags & X_CLOSE_UNLESS_CONTINUE) && !(x->flags & X_HEAD_OUT))
+            x->flags &= ~(X_CLOSE | X_CLOSE_UNLESS_CONTINUE);
         if (x->end_cb)
             x->end_cb(&x->req, 0);
     }
@@ -180,6 +184,49 @@ static const eddy_http_parser_settings_t settings = {
     .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
+
+/* ---- 100 Continue ---------------------------------------------------------------------------- */
+
+/* The client waits for 100 Continue before it sends the body (RFC 9110 10.1.1): it asked, there
+ * is a body, and it speaks HTTP/1.1 (a 1.0 client must never get a 1xx, and its Expect is
+ * ignored). */
+static bool awaits_continue(const xchg_t *x)
+{
+    return x->req.expect_continue && x->req.has_body &&
+           (x->req.http_major > 1 || x->req.http_minor >= 1);
+}
+
+/* Queues the 100 as this response's first bytes: it goes out at once if the response is the
+ * first of its connection, and otherwise waits in the response's held output for the ones
+ * before it, so it leaves exactly when this request becomes the one being answered and always
+ * before its final head. */
+static void send_continue(xchg_t *x)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    x->flags |= X_CONTINUE;
+    if (x->flags & X_CLOSE_UNLESS_CONTINUE)
+        x->flags &= ~(X_CLOSE | X_CLOSE_UNLESS_CONTINUE); /* the client will send the body */
+    if (!(x->flags & X_BODY_DONE)) /* a body that came anyway needs no invitation */
+        eddy__http_xchg_output(x, cont, sizeof cont - 1);
+}
+
+EDDY_EXPORT int eddy_http_res_write_continue(eddy_http_res_t *res)
+{
+    xchg_t *x = eddy__http_xchg(res);
+    conn_t *c = x->conn;
+    if (x->flags & X_ORPHAN)
+        return c->error ? c->error : -EPIPE;
+    if (c->flags & C_CLOSED)
+        return c->error;
+    if (!awaits_continue(x))
+        return -EINVAL;
+    if (x->flags & (X_CONTINUE | X_HEAD_SENT | X_HEAD_OUT | X_ENDED))
+        return -EALREADY;
+    send_continue(x);
+    if (!(c->flags & (C_PROCESSING | C_CLOSED)))
+        eddy__http_conn_flush(c); /* outside the read path, output leaves now */
+    return 0;
+}
 
 /* ---- dispatch ----------------------------------------------------------------------------- */
 
@@ -287,15 +334,25 @@ static void dispatch(conn_t *c)
         x->flags |= X_CLOSE; /* a tunnel nobody takes: answer, then close (as Node does) */
         c->flags |= R_DONE;
     }
-    if (x->req.expect_continue && x->req.has_body && c->first == x) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        eddy__http_xchg_output(x, cont, sizeof cont - 1);
+    eddy_http_request_cb cb = s->_on_request;
+    if (awaits_continue(x)) {
+        if (s->_on_check_continue) {
+            /* The handler decides. Until a 100 is on its way the client may never send the
+             * body, so a final answer made before it closes the connection (RFC 9110 10.1.1:
+             * the server cannot know where this request ends) unless a 100 or the whole body
+             * comes first. */
+            cb = s->_on_check_continue;
+            if (!(x->flags & X_CLOSE))
+                x->flags |= X_CLOSE | X_CLOSE_UNLESS_CONTINUE;
+        } else {
+            send_continue(x); /* as Node does before 'request'; in turn if pipelined */
+        }
     }
     s->_stats.requests++;
     x->flags |= X_DISPATCHED;
     eddy__http_res_begin(x);
     c->dispatching = x; /* eddy_http_res_end clears it: x may be gone after the callback */
-    s->_on_request(&x->req, &x->res);
+    cb(&x->req, &x->res);
     /* Still unanswered (the handler answers later): the head must survive this buffer. */
     if (c->dispatching == x && keep_head(c, x) != 0)
         eddy__http_conn_close(c, -ENOMEM);

@@ -20,7 +20,11 @@ enum {
     X_EMBEDDED = 1u << 9,   /* the exchange lives inside its connection */
     X_UNTIL_EOF = 1u << 10, /* body delimited by closing (HTTP/1.0 without a length) */
     X_HEAD_OUT = 1u << 11,  /* the head was serialised (X_HEAD_SENT: it may no longer change) */
-    X_ORPHAN = 1u << 12     /* its connection is gone; output is dropped until end */
+    X_ORPHAN = 1u << 12,    /* its connection is gone; output is dropped until end */
+    X_CONTINUE = 1u << 13,  /* 100 Continue went out, or is held to lead this response */
+    X_CLOSE_UNLESS_CONTINUE = 1u << 14 /* X_CLOSE only because the client still waits for a
+                                          100 before sending the body: cleared by the 100 or
+                                          by the body's end, if the head is not out by then */
 };
 
 /* Length of the cached "Date: Mon, 23 Nov 2026 09:00:00 GMT\r\n" line (IMF-fixdate). */
@@ -49,6 +53,10 @@ enum {
     C_ENDING = 1u << 19,      /* the last response is out or going: shutdown, then linger */
     C_EMBEDDED_BUSY = 1u << 20 /* c->embedded is in use */
 };
+
+/* The period of the server's one timeout sweep: a timeout fires at its deadline or up to one
+ * period after it, never before. */
+#define EDDY__HTTP_SWEEP_MS 1000
 
 /* Timeout classes: each has a list in server->_conns, in deadline order. */
 enum { T_HEAD = 0, T_BODY = 1, T_IDLE = 2, T_LINGER = 3, T_NONE = 4 };

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SWEEP_MS 1000
 #define LINGER_MS 2000
 #define FREE_CONNS_MAX 1024
 
@@ -56,6 +55,18 @@ EDDY_EXPORT int eddy_http_server_init(eddy_loop_t *loop, eddy_http_server_t *s,
 EDDY_EXPORT void eddy_http_server_on_upgrade(eddy_http_server_t *s, eddy_http_upgrade_cb cb)
 {
     s->_on_upgrade = cb;
+}
+
+EDDY_EXPORT void eddy_http_server_on_check_continue(eddy_http_server_t *s,
+                                                    eddy_http_request_cb cb)
+{
+    s->_on_check_continue = cb;
+}
+
+EDDY_EXPORT void eddy_http_server_get_opts(const eddy_http_server_t *s,
+                                           eddy_http_server_opts_t *opts)
+{
+    *opts = s->_opts;
 }
 
 EDDY_EXPORT void eddy_http_server_stats(const eddy_http_server_t *s,
@@ -326,7 +337,7 @@ static void on_connection(eddy_stream_t *listener, int status)
 
 static int start_sweep(eddy_http_server_t *s)
 {
-    int err = eddy_timer_start(&s->_sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+    int err = eddy_timer_start(&s->_sweep, sweep_cb, EDDY__HTTP_SWEEP_MS, EDDY__HTTP_SWEEP_MS);
     eddy_unref(&s->_sweep.handle); /* the listener keeps the loop alive, not the sweep */
     return err;
 }
@@ -414,7 +425,9 @@ static void sweep_cb(eddy_timer_t *t)
                  * closing now would cut the response off (Node's idle timer, too, restarts on
                  * write progress). Look again one keep-alive period (or sweep) later. */
                 uint32_t ka = c->server->_opts.keep_alive_timeout_ms;
-                eddy__http_conn_set_timeout(c, T_IDLE, now + (ka > SWEEP_MS ? ka : SWEEP_MS));
+                if (ka < EDDY__HTTP_SWEEP_MS)
+                    ka = EDDY__HTTP_SWEEP_MS;
+                eddy__http_conn_set_timeout(c, T_IDLE, now + ka);
                 continue;
             }
             eddy__http_conn_set_timeout(c, T_NONE, 0); /* off this list, whatever happens */

@@ -110,11 +110,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "listen: %s\n", eddy_strerror(err));
         return 1;
     }
-    printf("listening on port %d\n", eddy_http_server_port(&server));
+    /* Signals first: whoever reads the start-up line may send SIGINT or SIGTERM at once. */
     eddy_signal_init(&loop, &sigint);
     eddy_signal_init(&loop, &sigterm);
     eddy_signal_start(&sigint, on_signal, SIGINT);
     eddy_signal_start(&sigterm, on_signal, SIGTERM);
+    printf("listening on port %d\n", eddy_http_server_port(&server));
     eddy_run(&loop, EDDY_RUN_DEFAULT);
     return eddy_loop_close(&loop) == 0 ? 0 : 1;
 }
