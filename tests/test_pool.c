@@ -321,27 +321,26 @@ static void test_cancel_running(void)
  * One thread: a run of fast USER items teaches the pool the class is fast, then a CPU blocker
  * holds the thread while 41 USER items queue up; the worker then claims a batch of them whose
  * first blocks again, so the rest of that batch sits claimed and the remainder queued, and
- * every one must cancel cleanly. */
-static void test_cancel_claimed_batch(void)
+ * every one must cancel cleanly. Returns how many of the 40 were claimed when cancelled. */
+static int cancel_claimed_batch_once(eddy_loop_t *loop)
 {
-    set_pool_size("1");
-    eddy_loop_t loop;
-    CHECK(eddy_loop_init(&loop) == 0);
     enum { WARM = 200, N = 40 };
+    eddy_pool_stats_t s;
+    CHECK(eddy_pool_stats(&s) == 0);
+    uint64_t completed0 = s.completed;
     item_t *warm = calloc(WARM, sizeof *warm);
     for (int i = 0; i < WARM; i++)
-        CHECK(eddy_queue_work(&loop, &warm[i].req, EDDY_WORK_USER, item_work, item_after) == 0);
-    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+        CHECK(eddy_queue_work(loop, &warm[i].req, EDDY_WORK_USER, item_work, item_after) == 0);
+    CHECK(eddy_run(loop, EDDY_RUN_DEFAULT) == 0);
 
     atomic_int release0 = 0, started0 = 0, release1 = 0, started1 = 0;
     blocker_t hold, first;
-    queue_blocker(&loop, &hold, EDDY_WORK_CPU, &release0, &started0);
+    queue_blocker(loop, &hold, EDDY_WORK_CPU, &release0, &started0);
     wait_at_least(&started0, 1);
-    queue_blocker(&loop, &first, EDDY_WORK_USER, &release1, &started1);
+    queue_blocker(loop, &first, EDDY_WORK_USER, &release1, &started1);
     item_t *items = calloc(N, sizeof *items);
     for (int i = 0; i < N; i++)
-        CHECK(eddy_queue_work(&loop, &items[i].req, EDDY_WORK_USER, item_work, item_after) == 0);
-    eddy_pool_stats_t s;
+        CHECK(eddy_queue_work(loop, &items[i].req, EDDY_WORK_USER, item_work, item_after) == 0);
     CHECK(eddy_pool_stats(&s) == 0);
     CHECK_EQ(s.queued[EDDY_WORK_USER], N + 1);
     atomic_store(&release0, 1);
@@ -350,21 +349,52 @@ static void test_cancel_claimed_batch(void)
     CHECK_EQ(s.queued[EDDY_WORK_USER], N); /* claimed-but-not-started items count as queued */
     for (int i = 0; i < N; i++)
         CHECK_EQ(eddy_cancel(&items[i].req), 0);
-    CHECK(eddy_pool_stats(&s) == 0);
+    /* eddy_cancel delivers a queued item's -ECANCELED itself, at once; a claimed item's only
+     * comes when the worker reaches it in its batch, and the worker is held by `first`. So
+     * after one iteration that takes every completion already sent, the items still without
+     * a callback are exactly the claimed ones. */
+    eddy_run(loop, EDDY_RUN_NOWAIT);
+    CHECK_EQ(hold.done, 1);
+    int claimed = 0;
+    for (int i = 0; i < N; i++) {
+        if (items[i].after_runs == 0)
+            claimed++;
+        else
+            CHECK_EQ(items[i].status, -ECANCELED);
+    }
     atomic_store(&release1, 1);
-    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    CHECK(eddy_run(loop, EDDY_RUN_DEFAULT) == 0);
     for (int i = 0; i < N; i++) {
         CHECK_EQ(items[i].after_runs, 1);
         CHECK_EQ(items[i].status, -ECANCELED);
         CHECK_EQ(atomic_load(&items[i].work_runs), 0);
     }
-    CHECK(hold.done == 1 && first.done == 1 && first.status == 0);
+    CHECK(first.done == 1 && first.status == 0);
     CHECK(eddy_pool_stats(&s) == 0);
     CHECK_EQ(s.queued[EDDY_WORK_USER], 0);
-    CHECK_EQ(s.completed, WARM + 2);
+    CHECK_EQ(s.completed - completed0, WARM + 2);
     free(items);
     free(warm);
+    return claimed;
+}
+
+/* The pool claims a batch only once it has measured the class as fast; a warm-up stretched by
+ * a loaded machine can leave it judged slow, and then nothing is claimed and the case would
+ * prove nothing: try again (each attempt warms further), and skip if it never happens. */
+static void test_cancel_claimed_batch(void)
+{
+    set_pool_size("1");
+    eddy_loop_t loop;
+    CHECK(eddy_loop_init(&loop) == 0);
+    int claimed = 0, attempts = 0;
+    while (claimed == 0 && attempts < 5) {
+        claimed = cancel_claimed_batch_once(&loop);
+        attempts++;
+    }
     CHECK(eddy_loop_close(&loop) == 0);
+    if (claimed == 0) test_skip("the pool never judged USER items fast in %d attempts", attempts);
+    printf("%d of 40 items were claimed in a batch when cancelled (attempt %d)\n", claimed,
+           attempts);
 }
 
 /* ---- classes: caps and fairness ------------------------------------------------------------- */
