@@ -220,6 +220,86 @@ static void unref_lets_loop_exit(void)
     finish(&loop);
 }
 
+/* ref/unref on the hooks and on immediates, as on timers above. The pattern, for a handle h that
+ * is active and nothing else is: unref'd, DEFAULT returns at once and h stays active; ref'd
+ * again, DEFAULT keeps running for h alone, until a stopper timer closes h. The stopper is
+ * unref'd itself, so without h's reference nothing would wait for it. */
+static eddy_timer_t ru_stopper;
+static eddy_handle_t *ru_target;
+static int ru_stopped, ru_runs;
+static void ru_hook_cb(struct eddy_hook_s *h) { ru_runs++; }
+static void ru_stop_cb(eddy_timer_t *t)
+{
+    ru_stopped = 1;
+    eddy_close(ru_target, NULL);
+}
+
+static void check_ref_unref(eddy_loop_t *loop, eddy_handle_t *h)
+{
+    CHECK(eddy_is_active(h));
+    CHECK(eddy_loop_alive(loop));
+    eddy_unref(h);
+    CHECK(!eddy_has_ref(h));
+    CHECK(!eddy_loop_alive(loop));
+    CHECK_EQ(eddy_run(loop, EDDY_RUN_DEFAULT), 0);
+    CHECK(eddy_is_active(h)); /* unref'd, not stopped */
+    eddy_ref(h);
+    CHECK(eddy_has_ref(h));
+    CHECK(eddy_loop_alive(loop));
+    ru_target = h;
+    ru_stopped = 0;
+    CHECK_EQ(eddy_timer_init(loop, &ru_stopper), 0);
+    CHECK_EQ(eddy_timer_start(&ru_stopper, ru_stop_cb, 20, 0), 0);
+    eddy_unref(&ru_stopper.handle);
+    CHECK_EQ(eddy_run(loop, EDDY_RUN_DEFAULT), 0);
+    CHECK(ru_stopped); /* DEFAULT waited for the stopper: h kept it running */
+    eddy_close(&ru_stopper.handle, NULL);
+    finish(loop);
+}
+
+static void ref_unref_hooks(void)
+{
+    int (*init[3])(eddy_loop_t *, struct eddy_hook_s *) = {eddy_idle_init, eddy_prepare_init,
+                                                          eddy_check_init};
+    int (*start[3])(struct eddy_hook_s *, eddy_hook_cb) = {eddy_idle_start, eddy_prepare_start,
+                                                          eddy_check_start};
+    for (int i = 0; i < 3; i++) {
+        eddy_loop_t loop;
+        struct eddy_hook_s hook;
+        CHECK_EQ(eddy_loop_init(&loop), 0);
+        CHECK_EQ(init[i](&loop, &hook), 0);
+        CHECK_EQ(start[i](&hook, ru_hook_cb), 0);
+        ru_runs = 0;
+        check_ref_unref(&loop, &hook.handle);
+        CHECK(ru_runs > 0); /* and it ran, once per iteration, while DEFAULT waited */
+    }
+}
+
+/* An immediate is active while queued: unref'd, the loop may end without running it (Node's
+ * immediate.unref()); ref'd again, DEFAULT runs it. */
+static int ru_imm_runs;
+static void ru_imm_cb(eddy_immediate_t *i) { ru_imm_runs++; }
+
+static void ref_unref_immediate(void)
+{
+    eddy_loop_t loop;
+    eddy_immediate_t imm;
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    CHECK_EQ(eddy_immediate_init(&loop, &imm), 0);
+    CHECK_EQ(eddy_immediate_start(&imm, ru_imm_cb), 0);
+    eddy_unref(&imm.handle);
+    CHECK(!eddy_loop_alive(&loop));
+    CHECK_EQ(eddy_run(&loop, EDDY_RUN_DEFAULT), 0);
+    CHECK_EQ(ru_imm_runs, 0);
+    CHECK(eddy_is_active(&imm.handle)); /* still queued */
+    eddy_ref(&imm.handle);
+    CHECK(eddy_loop_alive(&loop));
+    CHECK_EQ(eddy_run(&loop, EDDY_RUN_DEFAULT), 0);
+    CHECK_EQ(ru_imm_runs, 1);
+    CHECK(!eddy_is_active(&imm.handle));
+    finish(&loop);
+}
+
 /* eddy_loop_close refuses while a handle lives, and succeeds once it is closed. */
 static int busy_closed;
 static void busy_close_cb(eddy_handle_t *h) { busy_closed = 1; }
@@ -398,6 +478,8 @@ const test_case_t test_cases[] = {
     {"immediate_in_immediate_runs_next_iteration", immediate_in_immediate_runs_next_iteration},
     {"immediate_stop_cancels", immediate_stop_cancels},
     {"unref_lets_loop_exit", unref_lets_loop_exit},
+    {"ref_unref_hooks", ref_unref_hooks},
+    {"ref_unref_immediate", ref_unref_immediate},
     {"close_busy_then_ok", close_busy_then_ok},
     {"stop_returns", stop_returns},
     {"run_modes", run_modes},

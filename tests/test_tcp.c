@@ -1450,6 +1450,64 @@ static void test_tcp_open(void)
     end();
 }
 
+/* ---- ref/unref on a connected handle ---------------------------------------------------------- */
+
+/* A reading connection is active. Unref'd, it does not keep DEFAULT running; ref'd again it
+ * does, until data comes (written by the raw peer from a timer that is unref'd itself). */
+static struct {
+    eddy_tcp_t conn;
+    eddy_timer_t writer;
+    int peer, got;
+} ru;
+
+static void ru_read(eddy_stream_t *s, ssize_t n, const eddy_buf_t *buf)
+{
+    CHECK(n == 1 && buf->base[0] == 'x');
+    ru.got = 1;
+    close_stream(s);
+}
+
+static void ru_write_peer(eddy_timer_t *t)
+{
+    CHECK(write(ru.peer, "x", 1) == 1);
+}
+
+static void test_connected_ref_unref(void)
+{
+    begin();
+    memset(&ru, 0, sizeof ru);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_storage addr;
+    make_addr(&addr, AF_INET, 0);
+    CHECK(bind(lfd, (struct sockaddr *)&addr, sizeof(struct sockaddr_in)) == 0);
+    CHECK(listen(lfd, 1) == 0);
+    socklen_t len = sizeof addr;
+    CHECK(getsockname(lfd, (struct sockaddr *)&addr, &len) == 0);
+    ru.peer = raw_connect(&addr);
+    int fd = accept(lfd, NULL, NULL);
+    CHECK(fd >= 0);
+    CHECK(eddy_tcp_init(&loop, &ru.conn) == 0);
+    CHECK(eddy_tcp_open(&ru.conn, fd) == 0);
+    CHECK(eddy_stream_read_start(&ru.conn.stream, NULL, ru_read) == 0);
+    CHECK(eddy_is_active(&ru.conn.stream.handle));
+    eddy_unref(&ru.conn.stream.handle);
+    CHECK(!eddy_loop_alive(&loop));
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    CHECK(eddy_is_active(&ru.conn.stream.handle)); /* still reading */
+    eddy_ref(&ru.conn.stream.handle);
+    CHECK(eddy_loop_alive(&loop));
+    CHECK(eddy_timer_init(&loop, &ru.writer) == 0);
+    CHECK(eddy_timer_start(&ru.writer, ru_write_peer, 20, 0) == 0);
+    eddy_unref(&ru.writer.handle);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0); /* returns once the connection closed */
+    CHECK(ru.got);
+    eddy_close(&ru.writer.handle, NULL);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    close(ru.peer);
+    close(lfd);
+    end();
+}
+
 const test_case_t test_cases[] = {
     {"handle_size", test_handle_size},
     {"echo_ipv4", test_echo_ipv4},
@@ -1476,5 +1534,6 @@ const test_case_t test_cases[] = {
     {"listener_ref_unref", test_listener_ref_unref},
     {"accept_later", test_accept_later},
     {"tcp_open", test_tcp_open},
+    {"connected_ref_unref", test_connected_ref_unref},
     {NULL, NULL},
 };

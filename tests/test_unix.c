@@ -203,6 +203,56 @@ static void test_unix_socketpair(void)
     CHECK_EQ(test_open_fds(), fds_before);
 }
 
+/* ---- ref/unref on a connected stream --------------------------------------------------------- */
+
+/* A reading stream is active. Unref'd, it does not keep DEFAULT running; ref'd again it does,
+ * until data comes (written to the peer by a timer that is unref'd itself). */
+static struct {
+    eddy_unix_t u;
+    eddy_timer_t writer;
+    int peer_fd, got;
+} ru;
+
+static void ru_read(eddy_stream_t *s, ssize_t n, const eddy_buf_t *buf)
+{
+    CHECK(n == 1 && buf->base[0] == 'x');
+    ru.got = 1;
+    eddy_close(&s->handle, NULL);
+}
+
+static void ru_write_peer(eddy_timer_t *t)
+{
+    CHECK(write(ru.peer_fd, "x", 1) == 1);
+}
+
+static void test_unix_ref_unref(void)
+{
+    begin();
+    memset(&ru, 0, sizeof ru);
+    int fds[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+    ru.peer_fd = fds[1];
+    CHECK(eddy_unix_init(&loop, &ru.u) == 0);
+    CHECK(eddy_unix_open(&ru.u, fds[0]) == 0);
+    CHECK(eddy_stream_read_start(&ru.u.stream, NULL, ru_read) == 0);
+    CHECK(eddy_is_active(&ru.u.stream.handle));
+    eddy_unref(&ru.u.stream.handle);
+    CHECK(!eddy_loop_alive(&loop));
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    CHECK(eddy_is_active(&ru.u.stream.handle)); /* still reading */
+    eddy_ref(&ru.u.stream.handle);
+    CHECK(eddy_loop_alive(&loop));
+    CHECK(eddy_timer_init(&loop, &ru.writer) == 0);
+    CHECK(eddy_timer_start(&ru.writer, ru_write_peer, 20, 0) == 0);
+    eddy_unref(&ru.writer.handle);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0); /* returns once the stream closed itself */
+    CHECK(ru.got);
+    eddy_close(&ru.writer.handle, NULL);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    close(fds[1]);
+    end();
+}
+
 /* ---- names: getsockname / getpeername ------------------------------------------------------ */
 
 static struct {
@@ -383,6 +433,7 @@ const test_case_t test_cases[] = {
     {"unix_echo_abstract_large", test_unix_echo_abstract_large},
     {"unix_connect_errors", test_unix_connect_errors},
     {"unix_socketpair", test_unix_socketpair},
+    {"unix_ref_unref", test_unix_ref_unref},
     {"unix_names_path", test_unix_names_path},
     {"unix_names_abstract", test_unix_names_abstract},
     {"unix_names_socketpair", test_unix_names_socketpair},
