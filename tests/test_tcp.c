@@ -1450,6 +1450,60 @@ static void test_tcp_open(void)
     end();
 }
 
+/* ---- EDDY_TCP_REUSEPORT: listeners share a port, the kernel spreads connections over them -- */
+
+#define RP_CONNS 64
+
+static struct {
+    eddy_tcp_t servers[2];
+    int accepted[2], total;
+} rp;
+
+static void rp_connection(eddy_stream_t *server, int status)
+{
+    CHECK_EQ(status, 0);
+    eddy_tcp_t *c = accept_new(server);
+    rp.accepted[server == &rp.servers[1].stream]++;
+    eddy_close(&c->stream.handle, free_on_close);
+    if (++rp.total == RP_CONNS) {
+        close_stream(&rp.servers[0].stream);
+        close_stream(&rp.servers[1].stream);
+    }
+}
+
+static void test_reuseport(void)
+{
+    begin();
+    memset(&rp, 0, sizeof rp);
+    struct sockaddr_storage addr;
+    make_addr(&addr, AF_INET, 0);
+    for (int i = 0; i < 2; i++) {
+        /* The first takes a free port; the second binds that same port. */
+        CHECK(eddy_tcp_init(&loop, &rp.servers[i]) == 0);
+        CHECK_EQ(eddy_tcp_bind(&rp.servers[i], (struct sockaddr *)&addr, EDDY_TCP_REUSEPORT), 0);
+        CHECK_EQ(eddy_tcp_listen(&rp.servers[i], 128, rp_connection), 0);
+        socklen_t len = sizeof addr;
+        CHECK(eddy_tcp_getsockname(&rp.servers[i], (struct sockaddr *)&addr, &len) == 0);
+    }
+    /* Without the flag the port is taken. */
+    eddy_tcp_t third;
+    CHECK(eddy_tcp_init(&loop, &third) == 0);
+    CHECK_EQ(eddy_tcp_bind(&third, (struct sockaddr *)&addr, 0), -EADDRINUSE);
+    close_stream(&third.stream);
+    /* Connections reach the listeners, both of them: the kernel picks one by a hash of the
+     * client's address and port, so 64 clients all landing on one has odds of 2^-63. */
+    int raw[RP_CONNS];
+    for (int i = 0; i < RP_CONNS; i++)
+        raw[i] = raw_connect(&addr);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    printf("connections per listener: %d and %d\n", rp.accepted[0], rp.accepted[1]);
+    CHECK_EQ(rp.total, RP_CONNS);
+    CHECK(rp.accepted[0] > 0 && rp.accepted[1] > 0);
+    for (int i = 0; i < RP_CONNS; i++)
+        close(raw[i]);
+    end();
+}
+
 /* ---- ref/unref on a connected handle ---------------------------------------------------------- */
 
 /* A reading connection is active. Unref'd, it does not keep DEFAULT running; ref'd again it
@@ -1534,6 +1588,7 @@ const test_case_t test_cases[] = {
     {"listener_ref_unref", test_listener_ref_unref},
     {"accept_later", test_accept_later},
     {"tcp_open", test_tcp_open},
+    {"reuseport", test_reuseport},
     {"connected_ref_unref", test_connected_ref_unref},
     {NULL, NULL},
 };
