@@ -1,18 +1,69 @@
 /* TCP streams: echo, ordering, partial writes, backpressure, faults (EMFILE, ECONNRESET, EPIPE,
- * ECONNREFUSED, ETIMEDOUT), cancellation, shutdown, descriptor hygiene and edge-triggered
- * read_stop/read_start. Loopback only; ports are chosen by the kernel (bind to port 0). */
+ * ECONNREFUSED, ETIMEDOUT), cancellation, shutdown, descriptor hygiene, edge-triggered
+ * read_stop/read_start, writev batching, SO_REUSEPORT and ref/unref. Loopback only; ports are chosen by the kernel (bind to port 0). */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "eddy.h"
 #include "harness.h"
 
 static eddy_loop_t loop;
+
+/* ---- counting the library's sends ------------------------------------------------------------
+ * tests/CMakeLists.txt links this binary with -Wl,--wrap=send,--wrap=sendmsg: every send the
+ * library (and this file) makes comes here first. On the descriptor being watched, each call is
+ * counted, and so is each call that carried bytes of the buffers in [mark_lo, mark_hi). */
+ssize_t __real_send(int fd, const void *buf, size_t len, int flags);
+ssize_t __real_sendmsg(int fd, const struct msghdr *msg, int flags);
+
+static struct {
+    int fd; /* the descriptor watched, -1 for none */
+    const char *mark_lo, *mark_hi;
+    int calls, marked_calls;
+} sends = {.fd = -1};
+
+static bool is_marked(const void *base)
+{
+    return (const char *)base >= sends.mark_lo && (const char *)base < sends.mark_hi;
+}
+
+/* Counts the call if some of the `sent` bytes taken from iov (in order) were marked. */
+static void count_send(int fd, const struct iovec *iov, size_t n, ssize_t sent)
+{
+    if (fd != sends.fd) return;
+    sends.calls++;
+    size_t left = sent > 0 ? (size_t)sent : 0;
+    for (size_t i = 0; i < n && left > 0; i++) {
+        size_t take = iov[i].iov_len < left ? iov[i].iov_len : left;
+        if (take > 0 && is_marked(iov[i].iov_base)) {
+            sends.marked_calls++;
+            return;
+        }
+        left -= take;
+    }
+}
+
+ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags)
+{
+    ssize_t r = __real_send(fd, buf, len, flags);
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    count_send(fd, &iov, 1, r);
+    return r;
+}
+
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    ssize_t r = __real_sendmsg(fd, msg, flags);
+    count_send(fd, msg->msg_iov, msg->msg_iovlen, r);
+    return r;
+}
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
@@ -1562,6 +1613,105 @@ static void test_connected_ref_unref(void)
     end();
 }
 
+/* ---- filling a connection until the write reports the high-water mark ----------------------- */
+
+#define FILL_CHUNK (64 * 1024)
+
+static char fill_data[FILL_CHUNK];
+
+static void fill_written(eddy_write_t *req, int status)
+{
+    CHECK_EQ(status, 0);
+    free(req);
+}
+
+/* Writes FILL_CHUNK-byte requests to s (whose peer does not read) until one returns
+ * EDDY_STREAM_FULL: the kernel's buffers are full and the rest is queued. Returns the bytes
+ * written. */
+static size_t fill_until_full(eddy_stream_t *s)
+{
+    size_t total = 0;
+    for (int r = 0; r != EDDY_STREAM_FULL;) {
+        CHECK(total < ((size_t)1 << 30)); /* a peer that does not read cannot take a GiB */
+        eddy_write_t *w = malloc(sizeof *w);
+        eddy_buf_t b = eddy_buf_init(fill_data, FILL_CHUNK);
+        r = eddy_stream_write(w, s, &b, 1, fill_written);
+        CHECK(r == 0 || r == EDDY_STREAM_FULL);
+        total += FILL_CHUNK;
+    }
+    return total;
+}
+
+/* ---- queued writes leave in batches: 100 small writes, far fewer than 100 sends -------------- */
+
+#define WB_N 100
+#define WB_SIZE 100
+
+static struct {
+    eddy_write_t reqs[WB_N];
+    char data[WB_N][WB_SIZE];
+    size_t filled, received;
+    int next_cb, queue_calls, drain_calls, drain_marked_calls;
+} wb;
+
+static void wb_written(eddy_write_t *req, int status)
+{
+    CHECK_EQ(status, 0);
+    CHECK_EQ(req - wb.reqs, wb.next_cb); /* in write order */
+    wb.next_cb++;
+}
+
+static void wb_read(eddy_stream_t *s, ssize_t n, const eddy_buf_t *buf)
+{
+    CHECK(n > 0);
+    for (ssize_t i = 0; i < n; i++) {
+        size_t at = wb.received + (size_t)i;
+        if (at >= wb.filled) CHECK(buf->base[i] == wb.data[0][at - wb.filled]); /* in order */
+    }
+    wb.received += (size_t)n;
+    if (wb.received == wb.filled + sizeof wb.data) {
+        /* Everything arrived, so every send is done: stop counting. */
+        wb.drain_calls = sends.calls;
+        wb.drain_marked_calls = sends.marked_calls;
+        sends.fd = -1;
+        pair_close();
+    }
+}
+
+static void wb_ready(void)
+{
+    eddy_stream_t *c = &pair.client.stream;
+    wb.filled = fill_until_full(c);
+    sends.fd = fd_of(&pair.client);
+    sends.mark_lo = wb.data[0];
+    sends.mark_hi = wb.data[0] + sizeof wb.data;
+    for (int i = 0; i < WB_N; i++) {
+        for (int j = 0; j < WB_SIZE; j++)
+            wb.data[i][j] = (char)(i * 31 + j);
+        eddy_buf_t b = eddy_buf_init(wb.data[i], WB_SIZE);
+        CHECK_EQ(eddy_stream_write(&wb.reqs[i], c, &b, 1, wb_written), EDDY_STREAM_FULL);
+    }
+    wb.queue_calls = sends.calls; /* behind a queue, a write makes no syscall at all */
+    sends.calls = sends.marked_calls = 0;
+    CHECK(eddy_stream_read_start(&pair.accepted->stream, NULL, wb_read) == 0);
+}
+
+static void test_writev_batching(void)
+{
+    begin();
+    memset(&wb, 0, sizeof wb);
+    pair_open(wb_ready);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    printf("after %zu bytes filled: %d sends while queueing %d writes; draining took %d sends, "
+           "%d of them carrying the %d small writes\n",
+           wb.filled, wb.queue_calls, WB_N, wb.drain_calls, wb.drain_marked_calls, WB_N);
+    CHECK_EQ(wb.next_cb, WB_N);
+    CHECK_EQ(wb.queue_calls, 0);
+    CHECK(wb.drain_marked_calls >= 1); /* the counting sees the library's sends */
+    CHECK(wb.drain_marked_calls <= WB_N / 10);
+    end();
+}
+
 const test_case_t test_cases[] = {
     {"handle_size", test_handle_size},
     {"echo_ipv4", test_echo_ipv4},
@@ -1590,5 +1740,6 @@ const test_case_t test_cases[] = {
     {"tcp_open", test_tcp_open},
     {"reuseport", test_reuseport},
     {"connected_ref_unref", test_connected_ref_unref},
+    {"writev_batching", test_writev_batching},
     {NULL, NULL},
 };
