@@ -1,6 +1,7 @@
-/* TCP streams: echo, ordering, partial writes, backpressure, faults (EMFILE, ECONNRESET, EPIPE,
- * ECONNREFUSED, ETIMEDOUT), cancellation, shutdown, descriptor hygiene, edge-triggered
- * read_stop/read_start, writev batching, SO_REUSEPORT and ref/unref. Loopback only; ports are chosen by the kernel (bind to port 0). */
+/* TCP streams: echo, ordering, partial writes, writev batching, backpressure (default and other
+ * high-water marks), faults (EMFILE, ECONNRESET, EPIPE, ECONNREFUSED, ETIMEDOUT), cancellation,
+ * shutdown, descriptor hygiene, edge-triggered read_stop/read_start, SO_REUSEPORT and ref/unref.
+ * Loopback only; ports are chosen by the kernel (bind to port 0). */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
@@ -1712,6 +1713,81 @@ static void test_writev_batching(void)
     end();
 }
 
+/* ---- a high-water mark other than the default: FULL at that mark, then the drain ----------- */
+
+#define HW_MARK 4096
+#define HW_CHUNK 1000
+
+static struct {
+    size_t filled, written, received, queue_at_full;
+    int writes_before_full, drains;
+    size_t queue_at_drain;
+    char chunk[HW_CHUNK];
+} hw;
+
+static void hw_read(eddy_stream_t *s, ssize_t n, const eddy_buf_t *buf)
+{
+    CHECK(n > 0);
+    hw.received += (size_t)n;
+    if (hw.received == hw.filled + hw.written) pair_close();
+}
+
+static void hw_drain(eddy_stream_t *s)
+{
+    hw.drains++;
+    hw.queue_at_drain = eddy_stream_write_queue_size(s);
+}
+
+static void hw_ready(void)
+{
+    eddy_stream_t *c = &pair.client.stream;
+    eddy_stream_set_high_water_mark(c, HW_MARK);
+    CHECK_EQ(eddy_stream_get_high_water_mark(c), HW_MARK);
+    eddy_stream_set_drain_cb(c, hw_drain);
+    /* Fill the kernel's buffers with writes the kernel takes whole (each below the new mark),
+     * then write HW_CHUNK bytes at a time: once the kernel takes no more they queue, and the
+     * write that brings the queue to the mark must say FULL, not one at the default 64 KiB. */
+    for (;;) {
+        eddy_buf_t b = eddy_buf_init(fill_data, FILL_CHUNK);
+        ssize_t n = eddy_stream_try_write(c, &b, 1);
+        if (n == -EAGAIN) break;
+        CHECK(n > 0);
+        hw.filled += (size_t)n;
+        CHECK(hw.filled < ((size_t)1 << 30));
+    }
+    for (int r = 0; r != EDDY_STREAM_FULL;) {
+        CHECK(hw.written < ((size_t)1 << 30));
+        eddy_write_t *w = malloc(sizeof *w);
+        eddy_buf_t b = eddy_buf_init(hw.chunk, HW_CHUNK);
+        r = eddy_stream_write(w, c, &b, 1, fill_written);
+        hw.written += HW_CHUNK;
+        size_t q = eddy_stream_write_queue_size(c);
+        if (r == 0) CHECK(q < HW_MARK); /* below the mark: no backpressure */
+        CHECK(r == 0 || r == EDDY_STREAM_FULL);
+        hw.writes_before_full += r == 0;
+        hw.queue_at_full = q;
+    }
+    CHECK(hw.queue_at_full >= HW_MARK && hw.queue_at_full < HW_MARK + HW_CHUNK);
+    CHECK_EQ(hw.drains, 0); /* drain callbacks never run inside a write */
+    CHECK(eddy_stream_read_start(&pair.accepted->stream, NULL, hw_read) == 0);
+}
+
+static void test_high_water_mark(void)
+{
+    begin();
+    memset(&hw, 0, sizeof hw);
+    pair_open(hw_ready);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    printf("filled %zu bytes; FULL at a queue of %zu bytes (mark %d) after %d writes; "
+           "%d drain(s), queue %zu at the drain\n",
+           hw.filled, hw.queue_at_full, HW_MARK, hw.writes_before_full, hw.drains,
+           hw.queue_at_drain);
+    CHECK_EQ(hw.received, hw.filled + hw.written);
+    CHECK_EQ(hw.drains, 1); /* once per FULL */
+    CHECK(hw.queue_at_drain < HW_MARK);
+    end();
+}
+
 const test_case_t test_cases[] = {
     {"handle_size", test_handle_size},
     {"echo_ipv4", test_echo_ipv4},
@@ -1741,5 +1817,6 @@ const test_case_t test_cases[] = {
     {"reuseport", test_reuseport},
     {"connected_ref_unref", test_connected_ref_unref},
     {"writev_batching", test_writev_batching},
+    {"high_water_mark", test_high_water_mark},
     {NULL, NULL},
 };
