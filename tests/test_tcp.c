@@ -1556,7 +1556,7 @@ static void test_reuseport(void)
     end();
 }
 
-/* ---- ref/unref on a connected handle ---------------------------------------------------------- */
+/* ---- ref/unref on a connected handle --------------------------------------------------------- */
 
 /* A reading connection is active. Unref'd, it does not keep DEFAULT running; ref'd again it
  * does, until data comes (written by the raw peer from a timer that is unref'd itself). */
