@@ -26,8 +26,8 @@ int eddy_unix_listen(eddy_unix_t *u, int backlog, eddy_connection_cb cb);
 int eddy_unix_accept(eddy_unix_t *server, eddy_unix_t *client);
 /** Connects to path; cb gets 0 or a negative errno (-ENOENT, -ECONNREFUSED, -EAGAIN when the
  * listener's backlog is full). There is no timeout variant: on Linux a non-blocking AF_UNIX
- * connect is never left in progress (it connects, or fails, inside the call; a full backlog
- * gives -EAGAIN at once rather than a wait), so a timeout could never fire. Retry -EAGAIN
+ * connect is never left in progress (the kernel connects or refuses within connect(2); a full
+ * backlog gives -EAGAIN at once, not a wait), so a timeout could never fire. Retry -EAGAIN
  * later if the listener is expected to catch up. */
 int eddy_unix_connect(eddy_connect_t *req, eddy_unix_t *u, const char *path, eddy_connect_cb cb);
 /** The socket's own name, as eddy_unix_bind takes it: a path, "@name" for the abstract
