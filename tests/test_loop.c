@@ -3,6 +3,7 @@
 
 #include <eddy.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Counts iterations with an unref'd prepare hook, so tests can say "in a later iteration". */
@@ -54,17 +55,33 @@ static void empty_loop_returns(void)
     CHECK_EQ(eddy_loop_close(&loop), 0);
 }
 
-/* One iteration with one of each phase's sources runs them in Node's phase order. */
+/* One iteration with one of each phase's sources runs them in Node's phase order: timers (T),
+ * pending (W: a write the kernel took whole completes in the next pending phase), idle (I),
+ * prepare (P), poll (R: a socket with data to read), check (C: an immediate, then K: a check
+ * hook), close (X). */
 static eddy_timer_t po_timer;
 static eddy_idle_t po_idle;
 static eddy_prepare_t po_prepare;
 static eddy_check_t po_check;
 static eddy_immediate_t po_imm;
 static eddy_async_t po_async;
+static eddy_unix_t po_writer, po_reader;
+static eddy_write_t po_write;
 static void po_timer_cb(eddy_timer_t *t) { note('T'); }
+static void po_written(eddy_write_t *w, int status)
+{
+    CHECK_EQ(status, 0);
+    note('W');
+}
 static void po_idle_cb(eddy_idle_t *h) { note('I'); eddy_idle_stop(h); }
 static void po_prepare_cb(eddy_prepare_t *h) { note('P'); eddy_prepare_stop(h); }
-static void po_async_cb(eddy_async_t *a) { note('O'); }
+static void po_read(eddy_stream_t *s, ssize_t n, const eddy_buf_t *buf)
+{
+    CHECK(n == 2 && memcmp(buf->base, "io", 2) == 0);
+    note('R');
+    eddy_stream_read_stop(s);
+}
+static void po_async_cb(eddy_async_t *a) { note('A'); }
 static void po_imm_cb(eddy_immediate_t *i) { note('C'); }
 static void po_check_cb(eddy_check_t *h) { note('K'); eddy_check_stop(h); }
 static void po_close_cb(eddy_handle_t *h) { note('X'); }
@@ -74,6 +91,15 @@ static void phase_order(void)
     eddy_loop_t loop;
     CHECK_EQ(eddy_loop_init(&loop), 0);
     order_len = 0;
+    int fds[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+    CHECK_EQ(eddy_unix_init(&loop, &po_writer), 0);
+    CHECK_EQ(eddy_unix_init(&loop, &po_reader), 0);
+    CHECK_EQ(eddy_unix_open(&po_writer, fds[0]), 0);
+    CHECK_EQ(eddy_unix_open(&po_reader, fds[1]), 0);
+    eddy_buf_t b = eddy_buf_init("io", 2);
+    CHECK_EQ(eddy_stream_write(&po_write, &po_writer.stream, &b, 1, po_written), 0);
+    CHECK_EQ(eddy_stream_read_start(&po_reader.stream, NULL, po_read), 0);
     eddy_timer_init(&loop, &po_timer);
     eddy_timer_start(&po_timer, po_timer_cb, 0, 0);
     eddy_idle_init(&loop, &po_idle);
@@ -87,9 +113,11 @@ static void phase_order(void)
     eddy_check_init(&loop, &po_check);
     eddy_check_start(&po_check, po_check_cb);
     eddy_close(&po_async.handle, po_close_cb);
-    /* The async was closed before the loop ran, so its send must not be delivered. */
+    /* The async was closed before the loop ran, so its send must not be delivered (no A). */
+    CHECK_EQ(order_len, 0); /* nothing runs before the loop does */
     eddy_run(&loop, EDDY_RUN_ONCE);
-    CHECK(strcmp(order, "TIPCKX") == 0);
+    if (strcmp(order, "TWIPRCKX") != 0) fprintf(stderr, "order: %s\n", order);
+    CHECK(strcmp(order, "TWIPRCKX") == 0);
     finish(&loop);
 }
 
@@ -189,6 +217,86 @@ static void unref_lets_loop_exit(void)
     eddy_unref(&t.handle);
     eddy_unref(&t.handle); /* idempotent */
     CHECK(!eddy_loop_alive(&loop));
+    finish(&loop);
+}
+
+/* ref/unref on the hooks and on immediates, as on timers above. The pattern, for a handle h that
+ * is active and nothing else is: unref'd, DEFAULT returns at once and h stays active; ref'd
+ * again, DEFAULT keeps running for h alone, until a stopper timer closes h. The stopper is
+ * unref'd itself, so without h's reference nothing would wait for it. */
+static eddy_timer_t ru_stopper;
+static eddy_handle_t *ru_target;
+static int ru_stopped, ru_runs;
+static void ru_hook_cb(struct eddy_hook_s *h) { ru_runs++; }
+static void ru_stop_cb(eddy_timer_t *t)
+{
+    ru_stopped = 1;
+    eddy_close(ru_target, NULL);
+}
+
+static void check_ref_unref(eddy_loop_t *loop, eddy_handle_t *h)
+{
+    CHECK(eddy_is_active(h));
+    CHECK(eddy_loop_alive(loop));
+    eddy_unref(h);
+    CHECK(!eddy_has_ref(h));
+    CHECK(!eddy_loop_alive(loop));
+    CHECK_EQ(eddy_run(loop, EDDY_RUN_DEFAULT), 0);
+    CHECK(eddy_is_active(h)); /* unref'd, not stopped */
+    eddy_ref(h);
+    CHECK(eddy_has_ref(h));
+    CHECK(eddy_loop_alive(loop));
+    ru_target = h;
+    ru_stopped = 0;
+    CHECK_EQ(eddy_timer_init(loop, &ru_stopper), 0);
+    CHECK_EQ(eddy_timer_start(&ru_stopper, ru_stop_cb, 20, 0), 0);
+    eddy_unref(&ru_stopper.handle);
+    CHECK_EQ(eddy_run(loop, EDDY_RUN_DEFAULT), 0);
+    CHECK(ru_stopped); /* DEFAULT waited for the stopper: h kept it running */
+    eddy_close(&ru_stopper.handle, NULL);
+    finish(loop);
+}
+
+static void ref_unref_hooks(void)
+{
+    int (*init[3])(eddy_loop_t *, struct eddy_hook_s *) = {eddy_idle_init, eddy_prepare_init,
+                                                          eddy_check_init};
+    int (*start[3])(struct eddy_hook_s *, eddy_hook_cb) = {eddy_idle_start, eddy_prepare_start,
+                                                          eddy_check_start};
+    for (int i = 0; i < 3; i++) {
+        eddy_loop_t loop;
+        struct eddy_hook_s hook;
+        CHECK_EQ(eddy_loop_init(&loop), 0);
+        CHECK_EQ(init[i](&loop, &hook), 0);
+        CHECK_EQ(start[i](&hook, ru_hook_cb), 0);
+        ru_runs = 0;
+        check_ref_unref(&loop, &hook.handle);
+        CHECK(ru_runs > 0); /* and it ran, once per iteration, while DEFAULT waited */
+    }
+}
+
+/* An immediate is active while queued: unref'd, the loop may end without running it (Node's
+ * immediate.unref()); ref'd again, DEFAULT runs it. */
+static int ru_imm_runs;
+static void ru_imm_cb(eddy_immediate_t *i) { ru_imm_runs++; }
+
+static void ref_unref_immediate(void)
+{
+    eddy_loop_t loop;
+    eddy_immediate_t imm;
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    CHECK_EQ(eddy_immediate_init(&loop, &imm), 0);
+    CHECK_EQ(eddy_immediate_start(&imm, ru_imm_cb), 0);
+    eddy_unref(&imm.handle);
+    CHECK(!eddy_loop_alive(&loop));
+    CHECK_EQ(eddy_run(&loop, EDDY_RUN_DEFAULT), 0);
+    CHECK_EQ(ru_imm_runs, 0);
+    CHECK(eddy_is_active(&imm.handle)); /* still queued */
+    eddy_ref(&imm.handle);
+    CHECK(eddy_loop_alive(&loop));
+    CHECK_EQ(eddy_run(&loop, EDDY_RUN_DEFAULT), 0);
+    CHECK_EQ(ru_imm_runs, 1);
+    CHECK(!eddy_is_active(&imm.handle));
     finish(&loop);
 }
 
@@ -370,6 +478,8 @@ const test_case_t test_cases[] = {
     {"immediate_in_immediate_runs_next_iteration", immediate_in_immediate_runs_next_iteration},
     {"immediate_stop_cancels", immediate_stop_cancels},
     {"unref_lets_loop_exit", unref_lets_loop_exit},
+    {"ref_unref_hooks", ref_unref_hooks},
+    {"ref_unref_immediate", ref_unref_immediate},
     {"close_busy_then_ok", close_busy_then_ok},
     {"stop_returns", stop_returns},
     {"run_modes", run_modes},

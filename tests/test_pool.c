@@ -4,10 +4,12 @@
  * appear only inside work callbacks, to hold a pool thread busy. */
 #include "harness.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -319,27 +321,26 @@ static void test_cancel_running(void)
  * One thread: a run of fast USER items teaches the pool the class is fast, then a CPU blocker
  * holds the thread while 41 USER items queue up; the worker then claims a batch of them whose
  * first blocks again, so the rest of that batch sits claimed and the remainder queued, and
- * every one must cancel cleanly. */
-static void test_cancel_claimed_batch(void)
+ * every one must cancel cleanly. Returns how many of the 40 were claimed when cancelled. */
+static int cancel_claimed_batch_once(eddy_loop_t *loop)
 {
-    set_pool_size("1");
-    eddy_loop_t loop;
-    CHECK(eddy_loop_init(&loop) == 0);
     enum { WARM = 200, N = 40 };
+    eddy_pool_stats_t s;
+    CHECK(eddy_pool_stats(&s) == 0);
+    uint64_t completed0 = s.completed;
     item_t *warm = calloc(WARM, sizeof *warm);
     for (int i = 0; i < WARM; i++)
-        CHECK(eddy_queue_work(&loop, &warm[i].req, EDDY_WORK_USER, item_work, item_after) == 0);
-    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+        CHECK(eddy_queue_work(loop, &warm[i].req, EDDY_WORK_USER, item_work, item_after) == 0);
+    CHECK(eddy_run(loop, EDDY_RUN_DEFAULT) == 0);
 
     atomic_int release0 = 0, started0 = 0, release1 = 0, started1 = 0;
     blocker_t hold, first;
-    queue_blocker(&loop, &hold, EDDY_WORK_CPU, &release0, &started0);
+    queue_blocker(loop, &hold, EDDY_WORK_CPU, &release0, &started0);
     wait_at_least(&started0, 1);
-    queue_blocker(&loop, &first, EDDY_WORK_USER, &release1, &started1);
+    queue_blocker(loop, &first, EDDY_WORK_USER, &release1, &started1);
     item_t *items = calloc(N, sizeof *items);
     for (int i = 0; i < N; i++)
-        CHECK(eddy_queue_work(&loop, &items[i].req, EDDY_WORK_USER, item_work, item_after) == 0);
-    eddy_pool_stats_t s;
+        CHECK(eddy_queue_work(loop, &items[i].req, EDDY_WORK_USER, item_work, item_after) == 0);
     CHECK(eddy_pool_stats(&s) == 0);
     CHECK_EQ(s.queued[EDDY_WORK_USER], N + 1);
     atomic_store(&release0, 1);
@@ -348,21 +349,52 @@ static void test_cancel_claimed_batch(void)
     CHECK_EQ(s.queued[EDDY_WORK_USER], N); /* claimed-but-not-started items count as queued */
     for (int i = 0; i < N; i++)
         CHECK_EQ(eddy_cancel(&items[i].req), 0);
-    CHECK(eddy_pool_stats(&s) == 0);
+    /* eddy_cancel delivers a queued item's -ECANCELED itself, at once; a claimed item's only
+     * comes when the worker reaches it in its batch, and the worker is held by `first`. So
+     * after one iteration that takes every completion already sent, the items still without
+     * a callback are exactly the claimed ones. */
+    eddy_run(loop, EDDY_RUN_NOWAIT);
+    CHECK_EQ(hold.done, 1);
+    int claimed = 0;
+    for (int i = 0; i < N; i++) {
+        if (items[i].after_runs == 0)
+            claimed++;
+        else
+            CHECK_EQ(items[i].status, -ECANCELED);
+    }
     atomic_store(&release1, 1);
-    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    CHECK(eddy_run(loop, EDDY_RUN_DEFAULT) == 0);
     for (int i = 0; i < N; i++) {
         CHECK_EQ(items[i].after_runs, 1);
         CHECK_EQ(items[i].status, -ECANCELED);
         CHECK_EQ(atomic_load(&items[i].work_runs), 0);
     }
-    CHECK(hold.done == 1 && first.done == 1 && first.status == 0);
+    CHECK(first.done == 1 && first.status == 0);
     CHECK(eddy_pool_stats(&s) == 0);
     CHECK_EQ(s.queued[EDDY_WORK_USER], 0);
-    CHECK_EQ(s.completed, WARM + 2);
+    CHECK_EQ(s.completed - completed0, WARM + 2);
     free(items);
     free(warm);
+    return claimed;
+}
+
+/* The pool claims a batch only once it has measured the class as fast; a warm-up stretched by
+ * a loaded machine can leave it judged slow, and then nothing is claimed and the case would
+ * prove nothing: try again (each attempt warms further), and skip if it never happens. */
+static void test_cancel_claimed_batch(void)
+{
+    set_pool_size("1");
+    eddy_loop_t loop;
+    CHECK(eddy_loop_init(&loop) == 0);
+    int claimed = 0, attempts = 0;
+    while (claimed == 0 && attempts < 5) {
+        claimed = cancel_claimed_batch_once(&loop);
+        attempts++;
+    }
     CHECK(eddy_loop_close(&loop) == 0);
+    if (claimed == 0) test_skip("the pool never judged USER items fast in %d attempts", attempts);
+    printf("%d of 40 items were claimed in a batch when cancelled (attempt %d)\n", claimed,
+           attempts);
 }
 
 /* ---- classes: caps and fairness ------------------------------------------------------------- */
@@ -620,8 +652,10 @@ static void test_two_loops_two_threads(void)
 /* ---- EDDY_THREADPOOL_SIZE ------------------------------------------------------------------- */
 
 /* Runs the pool in a child with the variable set (or unset); returns the size it chose, the
- * threads it started, and how many warning lines it wrote to stderr. */
-static void probe_size(const char *value, unsigned *size, unsigned *threads, int *warnings)
+ * threads it started, how many warning lines about the variable it wrote to stderr, and whether
+ * it reported that the system refused some threads. */
+static void probe_size(const char *value, unsigned *size, unsigned *threads, int *warnings,
+                       bool *refused)
 {
     int out[2], err[2];
     CHECK(pipe(out) == 0 && pipe(err) == 0);
@@ -661,6 +695,7 @@ static void probe_size(const char *value, unsigned *size, unsigned *threads, int
     buf[len] = 0;
     for (char *p = buf; (p = strstr(p, "EDDY_THREADPOOL_SIZE")) != NULL; p++)
         (*warnings)++;
+    *refused = strstr(buf, "pool threads (") != NULL;
     close(out[0]);
     close(err[0]);
     int status;
@@ -679,7 +714,9 @@ static void test_threadpool_size_env(void)
         {"3", 3, 0},
         {"1", 1, 0},
         {"16", 16, 0},
+        {"1024", 1024, 0}, /* the largest accepted */
         {"0", 4, 1},
+        {"1025", 4, 1}, /* the smallest refused */
         {"2000", 4, 1},
         {"abc", 4, 1},
         {"", 4, 1},
@@ -690,17 +727,33 @@ static void test_threadpool_size_env(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         unsigned size = 0, threads = 0;
         int warnings = -1;
-        probe_size(cases[i].value, &size, &threads, &warnings);
-        if (size != cases[i].size || threads != cases[i].size || warnings != cases[i].warnings)
+        bool refused = false;
+        probe_size(cases[i].value, &size, &threads, &warnings, &refused);
+        /* Under a process or cgroup thread limit below the size the pool starts what it can and
+         * says so; the parsing is what these cases are about. */
+        unsigned want_threads = cases[i].size;
+        if (refused) {
+            fprintf(stderr, "EDDY_THREADPOOL_SIZE=%s: the system allowed %u threads\n",
+                    cases[i].value, threads);
+            CHECK(threads >= 1 && threads < cases[i].size);
+            want_threads = threads;
+        }
+        if (size != cases[i].size || threads != want_threads || warnings != cases[i].warnings)
             fprintf(stderr, "EDDY_THREADPOOL_SIZE=%s: size %u threads %u warnings %d\n",
                     cases[i].value ? cases[i].value : "(unset)", size, threads, warnings);
         CHECK_EQ(size, cases[i].size);
-        CHECK_EQ(threads, cases[i].size);
+        CHECK_EQ(threads, want_threads);
         CHECK_EQ(warnings, cases[i].warnings);
     }
 }
 
 /* ---- the demo: four CPU jobs together, the loop never blocked ------------------------------- */
+
+/* The machine is shared, and CI runs two cases at once on two cores: every bound here derives
+ * from CPU time (which waiting for a core neither shrinks nor stretches) or from the order of
+ * events, never from a wall time measured before the run under whatever load there was then. */
+#define JOB_CPU_NS 250000000ull /* one job: a quarter second of CPU */
+#define GAP_MAX_NS 50000000ull  /* the longest the 1 ms ticker may go unserved */
 
 static uint64_t burn(uint64_t iterations)
 {
@@ -713,10 +766,10 @@ static uint64_t burn(uint64_t iterations)
     return x;
 }
 
-static uint64_t cpu_ns(void)
+static uint64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    clock_gettime(id, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -725,40 +778,94 @@ static uint64_t job_iterations;
 
 typedef struct {
     eddy_work_t req;
-    _Atomic uint64_t work_start_ns, work_end_ns; /* on the pool thread */
+    _Atomic uint64_t work_start_ns, work_end_ns; /* wall clock, on the pool thread */
+    _Atomic uint64_t cpu_ns;                     /* the job's own CPU time */
     uint64_t done_ns;                            /* after_cb, on the loop thread */
 } job_t;
 
 static struct {
     eddy_loop_t loop;
     eddy_timer_t ticker;
-    uint64_t last_tick_ns, max_gap_ns, start_ns, cpu_start_ns, cpu_four_ns;
+    uint64_t start_ns, cpu_start_ns, cpu_four_ns;
     int ticks, jobs_done, saw_four_running_one_queued;
     job_t jobs[5];
+    /* The ticker's service record (see note_loop_ran). */
+    int schedstat_fd;
+    uint64_t last_ran_ns, last_wait_ns, max_gap_ns, max_own_gap_ns, waited_ns;
 } demo;
 
 static void job_work(eddy_work_t *req)
 {
     job_t *j = eddy_container_of(req, job_t, req);
     atomic_store(&j->work_start_ns, eddy_hrtime());
+    uint64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     atomic_store(&burn_sink, burn(job_iterations));
+    atomic_store(&j->cpu_ns, clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0);
     atomic_store(&j->work_end_ns, eddy_hrtime());
+}
+
+/* The calling thread's total time runnable but waiting for a core, in ns, from the scheduler's
+ * own accounting (the second field of /proc/thread-self/schedstat); false if it does not say. */
+static bool runqueue_wait_ns(int fd, uint64_t *wait_ns)
+{
+    char buf[128];
+    ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) return false;
+    buf[n] = '\0';
+    unsigned long long run, wait;
+    if (sscanf(buf, "%llu %llu", &run, &wait) != 2) return false;
+    *wait_ns = wait;
+    return true;
+}
+
+/* Time the hypervisor took from this machine's CPUs (steal, all CPUs, in ns; 10 ms steps), from
+ * /proc/stat; 0 if it does not say. */
+static uint64_t steal_ns(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long v[8] = {0};
+    int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                       &v[4], &v[5], &v[6], &v[7])
+              : 0;
+    if (f) fclose(f);
+    return n == 8 ? v[7] * (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK)) : 0;
+}
+
+/* The ticker's service record: the longest time between two moments the loop ran code, in
+ * wall time (max_gap_ns) and without the time the loop thread spent waiting for a core
+ * (max_own_gap_ns). On a machine shared with busy neighbours the first is whatever the
+ * scheduler makes it; the second is what the loop itself did: slept in poll, ran callbacks,
+ * or (the failures this looks for) ran a job inline or blocked on the pool. */
+static void note_loop_ran(void)
+{
+    uint64_t now = eddy_hrtime(), wait_ns = 0;
+    uint64_t gap = now - demo.last_ran_ns, waited = 0;
+    if (runqueue_wait_ns(demo.schedstat_fd, &wait_ns)) {
+        waited = wait_ns - demo.last_wait_ns;
+        demo.last_wait_ns = wait_ns;
+    }
+    uint64_t own = gap > waited ? gap - waited : 0;
+    demo.max_gap_ns = gap > demo.max_gap_ns ? gap : demo.max_gap_ns;
+    demo.max_own_gap_ns = own > demo.max_own_gap_ns ? own : demo.max_own_gap_ns;
+    demo.waited_ns += waited;
+    demo.last_ran_ns = now;
 }
 
 static void job_after(eddy_work_t *req, int status)
 {
     CHECK_EQ(status, 0);
     eddy_container_of(req, job_t, req)->done_ns = eddy_hrtime();
-    if (++demo.jobs_done == 4) demo.cpu_four_ns = cpu_ns() - demo.cpu_start_ns;
-    if (demo.jobs_done == 5) eddy_close(&demo.ticker.handle, NULL);
+    if (++demo.jobs_done == 4)
+        demo.cpu_four_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID) - demo.cpu_start_ns;
+    if (demo.jobs_done == 5) {
+        note_loop_ran(); /* the gap after the last tick counts too */
+        eddy_close(&demo.ticker.handle, NULL);
+    }
 }
 
 static void tick(eddy_timer_t *t)
 {
-    uint64_t now = eddy_hrtime();
-    if (demo.last_tick_ns && now - demo.last_tick_ns > demo.max_gap_ns)
-        demo.max_gap_ns = now - demo.last_tick_ns;
-    demo.last_tick_ns = now;
+    note_loop_ran();
     demo.ticks++;
     eddy_pool_stats_t s;
     CHECK(eddy_pool_stats(&s) == 0);
@@ -771,22 +878,23 @@ static void noop_work(eddy_work_t *req)
 {
 }
 
-/* Sizes a job to take about 250 ms on one thread and returns how long one such job took. */
+/* Sizes a job to JOB_CPU_NS of CPU and returns the CPU one such job takes on this thread (the
+ * serial cost). Sizing by wall time made jobs short on a loaded machine, since the probe's wall
+ * time included the time it waited for a core, and every bound derived from it shrank. */
 static uint64_t calibrate_job(void)
 {
-    uint64_t probe = 1u << 20, t0 = eddy_hrtime();
-    atomic_store(&burn_sink, burn(probe));
-    uint64_t probe_ns = eddy_hrtime() - t0;
-    while (probe_ns < 20000000u) {
-        probe *= 4;
-        t0 = eddy_hrtime();
+    uint64_t probe = 1u << 16, probe_ns;
+    for (;;) {
+        uint64_t t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
         atomic_store(&burn_sink, burn(probe));
-        probe_ns = eddy_hrtime() - t0;
+        probe_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
+        if (probe_ns >= 20000000u) break;
+        probe *= 2;
     }
-    job_iterations = probe * 250000000u / probe_ns;
-    t0 = eddy_hrtime();
+    job_iterations = probe * JOB_CPU_NS / probe_ns;
+    uint64_t t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     atomic_store(&burn_sink, burn(job_iterations));
-    return eddy_hrtime() - t0;
+    return clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
 }
 
 static void test_demo_four_jobs_together(void)
@@ -801,44 +909,74 @@ static void test_demo_four_jobs_together(void)
     CHECK(eddy_run(&demo.loop, EDDY_RUN_DEFAULT) == 0);
     CHECK(eddy_timer_init(&demo.loop, &demo.ticker) == 0);
     CHECK(eddy_timer_start(&demo.ticker, tick, 1, 1) == 0);
-    demo.start_ns = eddy_hrtime();
-    demo.cpu_start_ns = cpu_ns();
+    demo.schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    bool have_wait = runqueue_wait_ns(demo.schedstat_fd, &demo.last_wait_ns);
+    uint64_t steal0_ns = steal_ns();
+    demo.start_ns = demo.last_ran_ns = eddy_hrtime();
+    demo.cpu_start_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+    uint64_t queue_cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     for (int i = 0; i < 5; i++)
         CHECK(eddy_queue_work(&demo.loop, &demo.jobs[i].req, EDDY_WORK_CPU, job_work, job_after) ==
               0);
-    CHECK(eddy_hrtime() - demo.start_ns < 10000000u); /* queueing never waits for the work */
+    queue_cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - queue_cpu_ns;
+    /* Queueing never waits for the work: the five calls returned before any job (a quarter
+     * second of CPU) could finish, and cost the loop thread next to no CPU (microseconds; the
+     * bound leaves room for sanitizers). */
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ(atomic_load(&demo.jobs[i].work_end_ns), 0);
+    CHECK(queue_cpu_ns < 10000000u);
     CHECK(eddy_run(&demo.loop, EDDY_RUN_DEFAULT) == 0);
+    uint64_t stolen_ns = steal_ns() - steal0_ns;
 
-    /* The first four ran at the same time on four threads: each started before any ended. */
-    uint64_t last_start = 0, first_end = UINT64_MAX, four_ns = 0;
+    uint64_t last_start = 0, first_end = UINT64_MAX, four_ns = 0, jobs_cpu_ns = 0;
     for (int i = 0; i < 4; i++) {
         uint64_t st = atomic_load(&demo.jobs[i].work_start_ns);
         uint64_t en = atomic_load(&demo.jobs[i].work_end_ns);
         last_start = st > last_start ? st : last_start;
         first_end = en < first_end ? en : first_end;
-        four_ns = demo.jobs[i].done_ns - demo.start_ns > four_ns
-                      ? demo.jobs[i].done_ns - demo.start_ns
-                      : four_ns;
+        uint64_t done = demo.jobs[i].done_ns - demo.start_ns;
+        four_ns = done > four_ns ? done : four_ns;
+        jobs_cpu_ns += atomic_load(&demo.jobs[i].cpu_ns);
     }
-    /* The machine is shared: judge the wall time against the CPU the process actually got. */
+    /* How many cores the process had while the four ran: CPU it got over the wall time. */
     double cores = (double)demo.cpu_four_ns / (double)four_ns;
+    uint64_t serial_ns = 4 * single_ns;
     fprintf(stderr,
-            "demo: single job %.0f ms; four jobs on four threads %.0f ms (%.2fx a single job, "
-            "%.2f cores available); fifth job done at %.0f ms; %d ticks, longest gap %.1f ms\n",
-            single_ns / 1e6, four_ns / 1e6, (double)four_ns / single_ns, cores,
-            (demo.jobs[4].done_ns - demo.start_ns) / 1e6, demo.ticks, demo.max_gap_ns / 1e6);
+            "demo: one job %.0f ms of CPU (4x serial: %.0f ms); four jobs on four threads done in "
+            "%.0f ms (%.2f of serial; their CPU %.0f ms; %.2f cores available); fifth done at "
+            "%.0f ms; %d ticks, longest gap %.1f ms (%.1f ms of it not waiting for a core; the "
+            "loop waited %.0f ms for a core in all; %.0f ms stolen by the host); queueing five "
+            "took %.0f us of CPU\n",
+            single_ns / 1e6, serial_ns / 1e6, four_ns / 1e6, (double)four_ns / serial_ns,
+            jobs_cpu_ns / 1e6, cores, (demo.jobs[4].done_ns - demo.start_ns) / 1e6, demo.ticks,
+            demo.max_gap_ns / 1e6, demo.max_own_gap_ns / 1e6, demo.waited_ns / 1e6, stolen_ns / 1e6,
+            queue_cpu_ns / 1e3);
+    /* Four at once: each started before any ended, so at the last start all four ran; and the
+     * loop saw it, with the fifth queued. */
     CHECK(last_start < first_end);
-    CHECK(last_start - demo.start_ns < single_ns / 4); /* all four started at once */
+    CHECK(demo.saw_four_running_one_queued);
     /* The fifth waited in the queue until one of the four had finished. */
     CHECK(atomic_load(&demo.jobs[4].work_start_ns) >= first_end);
-    CHECK(demo.saw_four_running_one_queued);
+    /* With two cores free the four finish in far less than four serial jobs (two cores: half).
+     * When neighbours leave fewer, the wall time says nothing about the pool, only about them. */
     if (cores >= 1.7)
-        CHECK(four_ns < single_ns * 32 / 10);
+        CHECK(four_ns < serial_ns * 8 / 10);
     else
-        fprintf(stderr, "demo: fewer than 1.7 free cores; wall-time ratio not asserted\n");
-    /* The loop never stalled while the kitchen worked. */
-    CHECK(demo.max_gap_ns < 50000000u);
-    CHECK(demo.ticks > 50);
+        fprintf(stderr, "demo: %.2f cores available (< 1.7); wall-time ratio not asserted\n",
+                cores);
+    /* The loop never stalled while the kitchen worked: from the first queueing to the last
+     * completion (two jobs one after the other, so at least half a second) the loop ran at
+     * least every 50 ms, not counting time the kernel kept it waiting for a core, which on a
+     * loaded machine can be anything (the scheduler's accounting says how much it was), nor
+     * time the hypervisor took the CPU from under it (seen here: 15 ms "own" gaps in which the
+     * loop ran 0.1 ms and waited for nothing, while the host stole 30 ms). */
+    if (have_wait) {
+        CHECK(demo.max_own_gap_ns < GAP_MAX_NS + stolen_ns);
+    } else {
+        fprintf(stderr, "demo: no /proc/thread-self/schedstat; wall-time gap asserted\n");
+        CHECK(demo.max_gap_ns < GAP_MAX_NS);
+    }
+    close(demo.schedstat_fd);
     CHECK(eddy_loop_close(&demo.loop) == 0);
 }
 

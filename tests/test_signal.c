@@ -118,10 +118,44 @@ static void signal_from_other_process(void)
     CHECK_EQ(eddy_loop_close(&loop), 0);
 }
 
+/* An unref'd watching handle does not keep DEFAULT running; ref'd again it does, until the
+ * signal comes (raised by a timer that is unref'd itself, so only the signal handle waits). */
+static int ru_got;
+static void ru_on_sig(eddy_signal_t *s, int signum)
+{
+    ru_got = signum;
+    eddy_close(&s->handle, NULL);
+}
+
+static void ref_unref(void)
+{
+    eddy_loop_t loop;
+    eddy_signal_t s;
+    CHECK_EQ(eddy_loop_init(&loop), 0);
+    eddy_signal_init(&loop, &s);
+    CHECK_EQ(eddy_signal_start(&s, ru_on_sig, SIGUSR1), 0);
+    CHECK(eddy_is_active(&s.handle));
+    eddy_unref(&s.handle);
+    CHECK(!eddy_loop_alive(&loop));
+    CHECK_EQ(eddy_run(&loop, EDDY_RUN_DEFAULT), 0);
+    CHECK(eddy_is_active(&s.handle)); /* still watching */
+    eddy_ref(&s.handle);
+    CHECK(eddy_loop_alive(&loop));
+    eddy_timer_init(&loop, &raiser);
+    eddy_timer_start(&raiser, raise_usr1, 20, 0);
+    eddy_unref(&raiser.handle);
+    CHECK_EQ(eddy_run(&loop, EDDY_RUN_DEFAULT), 0); /* returns once the handle closed itself */
+    CHECK_EQ(ru_got, SIGUSR1);
+    eddy_walk(&loop, close_all, NULL);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(eddy_loop_close(&loop), 0);
+}
+
 const test_case_t test_cases[] = {
     {"several_handles_one_signal", several_handles_one_signal},
     {"oneshot_stops", oneshot_stops},
     {"stop_restores_default", stop_restores_default},
     {"signal_from_other_process", signal_from_other_process},
+    {"ref_unref", ref_unref},
     {NULL, NULL},
 };

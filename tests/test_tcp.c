@@ -1,18 +1,70 @@
-/* TCP streams: echo, ordering, partial writes, backpressure, faults (EMFILE, ECONNRESET, EPIPE,
- * ECONNREFUSED, ETIMEDOUT), cancellation, shutdown, descriptor hygiene and edge-triggered
- * read_stop/read_start. Loopback only; ports are chosen by the kernel (bind to port 0). */
+/* TCP streams: echo, ordering, partial writes, writev batching, backpressure (default and other
+ * high-water marks), faults (EMFILE, ECONNRESET, EPIPE, ECONNREFUSED, ETIMEDOUT), cancellation,
+ * shutdown, descriptor hygiene, edge-triggered read_stop/read_start, SO_REUSEPORT and ref/unref.
+ * Loopback only; ports are chosen by the kernel (bind to port 0). */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "eddy.h"
 #include "harness.h"
 
 static eddy_loop_t loop;
+
+/* ---- counting the library's sends ------------------------------------------------------------
+ * tests/CMakeLists.txt links this binary with -Wl,--wrap=send,--wrap=sendmsg: every send the
+ * library (and this file) makes comes here first. On the descriptor being watched, each call is
+ * counted, and so is each call that carried bytes of the buffers in [mark_lo, mark_hi). */
+ssize_t __real_send(int fd, const void *buf, size_t len, int flags);
+ssize_t __real_sendmsg(int fd, const struct msghdr *msg, int flags);
+
+static struct {
+    int fd; /* the descriptor watched, -1 for none */
+    const char *mark_lo, *mark_hi;
+    int calls, marked_calls;
+} sends = {.fd = -1};
+
+static bool is_marked(const void *base)
+{
+    return (const char *)base >= sends.mark_lo && (const char *)base < sends.mark_hi;
+}
+
+/* Counts the call if some of the `sent` bytes taken from iov (in order) were marked. */
+static void count_send(int fd, const struct iovec *iov, size_t n, ssize_t sent)
+{
+    if (fd != sends.fd) return;
+    sends.calls++;
+    size_t left = sent > 0 ? (size_t)sent : 0;
+    for (size_t i = 0; i < n && left > 0; i++) {
+        size_t take = iov[i].iov_len < left ? iov[i].iov_len : left;
+        if (take > 0 && is_marked(iov[i].iov_base)) {
+            sends.marked_calls++;
+            return;
+        }
+        left -= take;
+    }
+}
+
+ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags)
+{
+    ssize_t r = __real_send(fd, buf, len, flags);
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    count_send(fd, &iov, 1, r);
+    return r;
+}
+
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    ssize_t r = __real_sendmsg(fd, msg, flags);
+    count_send(fd, msg->msg_iov, msg->msg_iovlen, r);
+    return r;
+}
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
@@ -1450,6 +1502,293 @@ static void test_tcp_open(void)
     end();
 }
 
+/* ---- EDDY_TCP_REUSEPORT: listeners share a port, the kernel spreads connections over them -- */
+
+#define RP_CONNS 64
+
+static struct {
+    eddy_tcp_t servers[2];
+    int accepted[2], total;
+} rp;
+
+static void rp_connection(eddy_stream_t *server, int status)
+{
+    CHECK_EQ(status, 0);
+    eddy_tcp_t *c = accept_new(server);
+    rp.accepted[server == &rp.servers[1].stream]++;
+    eddy_close(&c->stream.handle, free_on_close);
+    if (++rp.total == RP_CONNS) {
+        close_stream(&rp.servers[0].stream);
+        close_stream(&rp.servers[1].stream);
+    }
+}
+
+static void test_reuseport(void)
+{
+    begin();
+    memset(&rp, 0, sizeof rp);
+    struct sockaddr_storage addr;
+    make_addr(&addr, AF_INET, 0);
+    for (int i = 0; i < 2; i++) {
+        /* The first takes a free port; the second binds that same port. */
+        CHECK(eddy_tcp_init(&loop, &rp.servers[i]) == 0);
+        CHECK_EQ(eddy_tcp_bind(&rp.servers[i], (struct sockaddr *)&addr, EDDY_TCP_REUSEPORT), 0);
+        CHECK_EQ(eddy_tcp_listen(&rp.servers[i], 128, rp_connection), 0);
+        socklen_t len = sizeof addr;
+        CHECK(eddy_tcp_getsockname(&rp.servers[i], (struct sockaddr *)&addr, &len) == 0);
+    }
+    /* Without the flag the port is taken. */
+    eddy_tcp_t third;
+    CHECK(eddy_tcp_init(&loop, &third) == 0);
+    CHECK_EQ(eddy_tcp_bind(&third, (struct sockaddr *)&addr, 0), -EADDRINUSE);
+    close_stream(&third.stream);
+    /* Connections reach the listeners, both of them: the kernel picks one by a hash of the
+     * client's address and port, so 64 clients all landing on one has odds of 2^-63. */
+    int raw[RP_CONNS];
+    for (int i = 0; i < RP_CONNS; i++)
+        raw[i] = raw_connect(&addr);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    printf("connections per listener: %d and %d\n", rp.accepted[0], rp.accepted[1]);
+    CHECK_EQ(rp.total, RP_CONNS);
+    CHECK(rp.accepted[0] > 0 && rp.accepted[1] > 0);
+    for (int i = 0; i < RP_CONNS; i++)
+        close(raw[i]);
+    end();
+}
+
+/* ---- ref/unref on a connected handle --------------------------------------------------------- */
+
+/* A reading connection is active. Unref'd, it does not keep DEFAULT running; ref'd again it
+ * does, until data comes (written by the raw peer from a timer that is unref'd itself). */
+static struct {
+    eddy_tcp_t conn;
+    eddy_timer_t writer;
+    int peer, got;
+} ru;
+
+static void ru_read(eddy_stream_t *s, ssize_t n, const eddy_buf_t *buf)
+{
+    CHECK(n == 1 && buf->base[0] == 'x');
+    ru.got = 1;
+    close_stream(s);
+}
+
+static void ru_write_peer(eddy_timer_t *t)
+{
+    CHECK(write(ru.peer, "x", 1) == 1);
+}
+
+static void test_connected_ref_unref(void)
+{
+    begin();
+    memset(&ru, 0, sizeof ru);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_storage addr;
+    make_addr(&addr, AF_INET, 0);
+    CHECK(bind(lfd, (struct sockaddr *)&addr, sizeof(struct sockaddr_in)) == 0);
+    CHECK(listen(lfd, 1) == 0);
+    socklen_t len = sizeof addr;
+    CHECK(getsockname(lfd, (struct sockaddr *)&addr, &len) == 0);
+    ru.peer = raw_connect(&addr);
+    int fd = accept(lfd, NULL, NULL);
+    CHECK(fd >= 0);
+    CHECK(eddy_tcp_init(&loop, &ru.conn) == 0);
+    CHECK(eddy_tcp_open(&ru.conn, fd) == 0);
+    CHECK(eddy_stream_read_start(&ru.conn.stream, NULL, ru_read) == 0);
+    CHECK(eddy_is_active(&ru.conn.stream.handle));
+    eddy_unref(&ru.conn.stream.handle);
+    CHECK(!eddy_loop_alive(&loop));
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    CHECK(eddy_is_active(&ru.conn.stream.handle)); /* still reading */
+    eddy_ref(&ru.conn.stream.handle);
+    CHECK(eddy_loop_alive(&loop));
+    CHECK(eddy_timer_init(&loop, &ru.writer) == 0);
+    CHECK(eddy_timer_start(&ru.writer, ru_write_peer, 20, 0) == 0);
+    eddy_unref(&ru.writer.handle);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0); /* returns once the connection closed */
+    CHECK(ru.got);
+    eddy_close(&ru.writer.handle, NULL);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    close(ru.peer);
+    close(lfd);
+    end();
+}
+
+/* ---- filling a connection until the write reports the high-water mark ----------------------- */
+
+#define FILL_CHUNK (64 * 1024)
+
+static char fill_data[FILL_CHUNK];
+
+static void fill_written(eddy_write_t *req, int status)
+{
+    CHECK_EQ(status, 0);
+    free(req);
+}
+
+/* Writes FILL_CHUNK-byte requests to s (whose peer does not read) until one returns
+ * EDDY_STREAM_FULL: the kernel's buffers are full and the rest is queued. Returns the bytes
+ * written. */
+static size_t fill_until_full(eddy_stream_t *s)
+{
+    size_t total = 0;
+    for (int r = 0; r != EDDY_STREAM_FULL;) {
+        CHECK(total < ((size_t)1 << 30)); /* a peer that does not read cannot take a GiB */
+        eddy_write_t *w = malloc(sizeof *w);
+        eddy_buf_t b = eddy_buf_init(fill_data, FILL_CHUNK);
+        r = eddy_stream_write(w, s, &b, 1, fill_written);
+        CHECK(r == 0 || r == EDDY_STREAM_FULL);
+        total += FILL_CHUNK;
+    }
+    return total;
+}
+
+/* ---- queued writes leave in batches: 100 small writes, far fewer than 100 sends -------------- */
+
+#define WB_N 100
+#define WB_SIZE 100
+
+static struct {
+    eddy_write_t reqs[WB_N];
+    char data[WB_N][WB_SIZE];
+    size_t filled, received;
+    int next_cb, queue_calls, drain_calls, drain_marked_calls;
+} wb;
+
+static void wb_written(eddy_write_t *req, int status)
+{
+    CHECK_EQ(status, 0);
+    CHECK_EQ(req - wb.reqs, wb.next_cb); /* in write order */
+    wb.next_cb++;
+}
+
+static void wb_read(eddy_stream_t *s, ssize_t n, const eddy_buf_t *buf)
+{
+    CHECK(n > 0);
+    const char *small = (const char *)wb.data; /* the 100 writes, end to end */
+    for (ssize_t i = 0; i < n; i++) {
+        size_t at = wb.received + (size_t)i;
+        if (at >= wb.filled) CHECK(buf->base[i] == small[at - wb.filled]); /* in order */
+    }
+    wb.received += (size_t)n;
+    if (wb.received == wb.filled + sizeof wb.data) {
+        /* Everything arrived, so every send is done: stop counting. */
+        wb.drain_calls = sends.calls;
+        wb.drain_marked_calls = sends.marked_calls;
+        sends.fd = -1;
+        pair_close();
+    }
+}
+
+static void wb_ready(void)
+{
+    eddy_stream_t *c = &pair.client.stream;
+    wb.filled = fill_until_full(c);
+    sends.fd = fd_of(&pair.client);
+    sends.mark_lo = wb.data[0];
+    sends.mark_hi = wb.data[0] + sizeof wb.data;
+    for (int i = 0; i < WB_N; i++) {
+        for (int j = 0; j < WB_SIZE; j++)
+            wb.data[i][j] = (char)(i * 31 + j);
+        eddy_buf_t b = eddy_buf_init(wb.data[i], WB_SIZE);
+        CHECK_EQ(eddy_stream_write(&wb.reqs[i], c, &b, 1, wb_written), EDDY_STREAM_FULL);
+    }
+    wb.queue_calls = sends.calls; /* behind a queue, a write makes no syscall at all */
+    sends.calls = sends.marked_calls = 0;
+    CHECK(eddy_stream_read_start(&pair.accepted->stream, NULL, wb_read) == 0);
+}
+
+static void test_writev_batching(void)
+{
+    begin();
+    memset(&wb, 0, sizeof wb);
+    pair_open(wb_ready);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    printf("after %zu bytes filled: %d sends while queueing %d writes; draining took %d sends, "
+           "%d of them carrying the %d small writes\n",
+           wb.filled, wb.queue_calls, WB_N, wb.drain_calls, wb.drain_marked_calls, WB_N);
+    CHECK_EQ(wb.next_cb, WB_N);
+    CHECK_EQ(wb.queue_calls, 0);
+    CHECK(wb.drain_marked_calls >= 1); /* the counting sees the library's sends */
+    CHECK(wb.drain_marked_calls <= WB_N / 10);
+    end();
+}
+
+/* ---- a high-water mark other than the default: FULL at that mark, then the drain ----------- */
+
+#define HW_MARK 4096
+#define HW_CHUNK 1000
+
+static struct {
+    size_t filled, written, received, queue_at_full;
+    int writes_before_full, drains;
+    size_t queue_at_drain;
+    char chunk[HW_CHUNK];
+} hw;
+
+static void hw_read(eddy_stream_t *s, ssize_t n, const eddy_buf_t *buf)
+{
+    CHECK(n > 0);
+    hw.received += (size_t)n;
+    if (hw.received == hw.filled + hw.written) pair_close();
+}
+
+static void hw_drain(eddy_stream_t *s)
+{
+    hw.drains++;
+    hw.queue_at_drain = eddy_stream_write_queue_size(s);
+}
+
+static void hw_ready(void)
+{
+    eddy_stream_t *c = &pair.client.stream;
+    eddy_stream_set_high_water_mark(c, HW_MARK);
+    CHECK_EQ(eddy_stream_get_high_water_mark(c), HW_MARK);
+    eddy_stream_set_drain_cb(c, hw_drain);
+    /* Fill the kernel's buffers with writes the kernel takes whole (each below the new mark),
+     * then write HW_CHUNK bytes at a time: once the kernel takes no more they queue, and the
+     * write that brings the queue to the mark must say FULL, not one at the default 64 KiB. */
+    for (;;) {
+        eddy_buf_t b = eddy_buf_init(fill_data, FILL_CHUNK);
+        ssize_t n = eddy_stream_try_write(c, &b, 1);
+        if (n == -EAGAIN) break;
+        CHECK(n > 0);
+        hw.filled += (size_t)n;
+        CHECK(hw.filled < ((size_t)1 << 30));
+    }
+    for (int r = 0; r != EDDY_STREAM_FULL;) {
+        CHECK(hw.written < ((size_t)1 << 30));
+        eddy_write_t *w = malloc(sizeof *w);
+        eddy_buf_t b = eddy_buf_init(hw.chunk, HW_CHUNK);
+        r = eddy_stream_write(w, c, &b, 1, fill_written);
+        hw.written += HW_CHUNK;
+        size_t q = eddy_stream_write_queue_size(c);
+        if (r == 0) CHECK(q < HW_MARK); /* below the mark: no backpressure */
+        CHECK(r == 0 || r == EDDY_STREAM_FULL);
+        hw.writes_before_full += r == 0;
+        hw.queue_at_full = q;
+    }
+    CHECK(hw.queue_at_full >= HW_MARK && hw.queue_at_full < HW_MARK + HW_CHUNK);
+    CHECK_EQ(hw.drains, 0); /* drain callbacks never run inside a write */
+    CHECK(eddy_stream_read_start(&pair.accepted->stream, NULL, hw_read) == 0);
+}
+
+static void test_high_water_mark(void)
+{
+    begin();
+    memset(&hw, 0, sizeof hw);
+    pair_open(hw_ready);
+    CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) == 0);
+    printf("filled %zu bytes; FULL at a queue of %zu bytes (mark %d) after %d writes; "
+           "%d drain(s), queue %zu at the drain\n",
+           hw.filled, hw.queue_at_full, HW_MARK, hw.writes_before_full, hw.drains,
+           hw.queue_at_drain);
+    CHECK_EQ(hw.received, hw.filled + hw.written);
+    CHECK_EQ(hw.drains, 1); /* once per FULL */
+    CHECK(hw.queue_at_drain < HW_MARK);
+    end();
+}
+
 const test_case_t test_cases[] = {
     {"handle_size", test_handle_size},
     {"echo_ipv4", test_echo_ipv4},
@@ -1476,5 +1815,9 @@ const test_case_t test_cases[] = {
     {"listener_ref_unref", test_listener_ref_unref},
     {"accept_later", test_accept_later},
     {"tcp_open", test_tcp_open},
+    {"reuseport", test_reuseport},
+    {"connected_ref_unref", test_connected_ref_unref},
+    {"writev_batching", test_writev_batching},
+    {"high_water_mark", test_high_water_mark},
     {NULL, NULL},
 };

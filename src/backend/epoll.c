@@ -3,9 +3,10 @@
  * Descriptors are registered edge-triggered, once, with the interest the owner asks for;
  * owners drain until EAGAIN, so a ready descriptor costs one epoll_wait entry and no
  * epoll_ctl per read. EPOLLOUT is added only while a write is pending (see stream.c). */
-#include "core/internal.h"
+#include "backend/backend.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>

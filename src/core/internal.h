@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <stdbool.h>
 
+#include "backend/backend.h" /* the poller contract (EDDY__IO_*, eddy__backend_*) */
 #include "eddy.h"
 
 #define EDDY_EXPORT __attribute__((visibility("default")))
@@ -104,34 +105,6 @@ static inline void eddy__req_unregister(eddy_loop_t *loop)
 {
     assert(loop->_active_reqs > 0);
     loop->_active_reqs--;
-}
-
-/* ---- the backend contract (exactly one file in src/backend/ implements it) ---------------- */
-
-enum {
-    EDDY__IO_READ = 1u << 0,  /* readable, or a listener has connections */
-    EDDY__IO_WRITE = 1u << 1, /* writable (armed only after a partial write) */
-    EDDY__IO_HUP = 1u << 2,   /* the peer hung up (reported with READ) */
-    EDDY__IO_ERR = 1u << 3    /* an error is pending on the descriptor */
-};
-
-int eddy__backend_init(eddy_loop_t *loop);
-void eddy__backend_fini(eddy_loop_t *loop);
-/* Sets the interest for io (EDDY__IO_READ|WRITE); edge-triggered: callbacks must drain the
- * descriptor until EAGAIN. events == 0 keeps the descriptor registered with no interest. */
-int eddy__backend_watch(eddy_loop_t *loop, eddy_io_t *io, unsigned events);
-/* Removes io; its events already collected in this poll are dropped. Call before close(fd). */
-void eddy__backend_unwatch(eddy_loop_t *loop, eddy_io_t *io);
-/* Waits up to timeout_ms (-1: no limit) and calls io->_cb for each ready descriptor;
- * returns the number dispatched or a negative errno. */
-int eddy__backend_poll(eddy_loop_t *loop, int timeout_ms);
-
-static inline void eddy__io_init(eddy_io_t *io, int fd,
-                                 void (*cb)(eddy_loop_t *, eddy_io_t *, unsigned))
-{
-    io->_fd = fd;
-    io->_events = 0;
-    io->_cb = cb;
 }
 
 /* ---- phases and services of the loop, for the modules -------------------------------------- */

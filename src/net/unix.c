@@ -85,3 +85,40 @@ EDDY_EXPORT int eddy_unix_connect(eddy_connect_t *req, eddy_unix_t *u, const cha
     if (err) return err;
     return eddy__stream_connect(req, &u->stream, (struct sockaddr *)&sa, len, 0, cb);
 }
+
+/* Writes a socket's name as eddy_unix_bind takes it: a file path, '@' and the name for the
+ * abstract namespace (its bytes may include NULs: *len says how many), or "" when unnamed. */
+static int get_name(const eddy_unix_t *u, int (*fn)(int, struct sockaddr *, socklen_t *),
+                    char *path, size_t *len)
+{
+    assert(path != NULL && len != NULL);
+    int fd = eddy__stream_fd(&u->stream);
+    if (fd < 0) return -EBADF;
+    struct sockaddr_un sa;
+    socklen_t salen = sizeof sa;
+    memset(&sa, 0, sizeof sa);
+    if (fn(fd, (struct sockaddr *)&sa, &salen) != 0) return -errno;
+    size_t off = offsetof(struct sockaddr_un, sun_path);
+    size_t n = salen > off ? salen - off : 0;
+    if (n > sizeof sa.sun_path) n = sizeof sa.sun_path;
+    if (n > 0 && sa.sun_path[0] != '\0') n = strnlen(sa.sun_path, n); /* a path: up to its NUL */
+    if (n >= *len) {
+        *len = n + 1; /* the size needed, with the terminating NUL */
+        return -ENOBUFS;
+    }
+    memcpy(path, sa.sun_path, n);
+    if (n > 0 && path[0] == '\0') path[0] = '@';
+    path[n] = '\0';
+    *len = n;
+    return 0;
+}
+
+EDDY_EXPORT int eddy_unix_getsockname(const eddy_unix_t *u, char *path, size_t *len)
+{
+    return get_name(u, getsockname, path, len);
+}
+
+EDDY_EXPORT int eddy_unix_getpeername(const eddy_unix_t *u, char *path, size_t *len)
+{
+    return get_name(u, getpeername, path, len);
+}
