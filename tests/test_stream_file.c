@@ -12,6 +12,7 @@
 
 #include "eddy.h"
 #include "harness.h"
+#include "stream/stream_internal.h" /* EDDY__WRITE_BUDGET, the fairness bound under test */
 
 static eddy_loop_t loop;
 static char dir[64];
@@ -641,6 +642,274 @@ static void file_to_slow_socket_rss(void)
     end();
 }
 
+/* ---- fairness: one fast download does not hold the loop ------------------------------------ */
+
+/* A word-at-a-time FNV variant, so a reader on loopback keeps up with sendfile (a byte-wise
+ * hash would make the reader the bottleneck and the socket would rarely stay writable). Words
+ * are taken in stream order whatever the read sizes: a split word waits in `carry`. */
+typedef struct {
+    uint64_t h, bytes;
+    unsigned char carry[8];
+    size_t ncarry;
+} whash_t;
+
+static void whash_init(whash_t *w)
+{
+    memset(w, 0, sizeof *w);
+    w->h = FNV_INIT;
+}
+
+static void whash_word(whash_t *w, const unsigned char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    w->h = (w->h ^ x) * 1099511628211ull;
+}
+
+static void whash(whash_t *w, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    w->bytes += n;
+    while (n > 0 && w->ncarry > 0) {
+        w->carry[w->ncarry++] = *p++;
+        n--;
+        if (w->ncarry == 8) {
+            whash_word(w, w->carry);
+            w->ncarry = 0;
+        }
+    }
+    for (; n >= 8; p += 8, n -= 8)
+        whash_word(w, p);
+    if (n > 0) {
+        memcpy(w->carry, p, n);
+        w->ncarry = n;
+    }
+}
+
+static uint64_t whash_end(whash_t *w)
+{
+    return fnv(w->h, w->carry, w->ncarry);
+}
+
+typedef struct {
+    int port;
+    whash_t hash;
+} fast_client_t;
+
+/* Reads as fast as it can until EOF, hashing as it goes. */
+static void *fast_client_main(void *arg)
+{
+    fast_client_t *c = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    size_t cap = 1u << 20;
+    char *buf = malloc(cap);
+    CHECK(buf != NULL);
+    whash_init(&c->hash);
+    ssize_t n;
+    while ((n = read(fd, buf, cap)) > 0)
+        whash(&c->hash, buf, (size_t)n);
+    CHECK(n == 0);
+    free(buf);
+    close(fd);
+    return NULL;
+}
+
+/* What the loop moved between consecutive phase hooks: the prepare hook runs just before the
+ * poll phase and the check hook just after it, so each step covers either one poll phase or
+ * one run of timers + pending. The library promises at most one write budget per stream in
+ * either (a flush that spends it continues from the next pending phase), so with one stream
+ * sending, no step may exceed EDDY__WRITE_BUDGET, however fast the reader and whatever the
+ * machine's load: a byte bound, where a time bound would measure the scheduler. */
+static eddy_prepare_t fair_prepare;
+static eddy_check_t fair_check;
+static eddy_timer_t fair_ticker;
+static uint64_t fair_total, fair_last, fair_max_step, fair_steps, fair_full_steps;
+static int fair_on;
+static uint64_t tick_last_ns, tick_max_gap_ns, ticks;
+
+static void fair_sample(void)
+{
+    if (!fair_on) return;
+    uint64_t sent = fair_total - eddy_stream_write_queue_size(&conn.stream);
+    uint64_t step = sent - fair_last;
+    fair_last = sent;
+    if (step > fair_max_step) fair_max_step = step;
+    if (step > 0) fair_steps++;
+    if (step == EDDY__WRITE_BUDGET) fair_full_steps++;
+}
+
+static void fair_hook(eddy_prepare_t *h)
+{
+    fair_sample();
+}
+
+/* The timer only reports: its longest gap is printed, not asserted (see fair_sample). */
+static void fair_tick(eddy_timer_t *t)
+{
+    uint64_t now = eddy_hrtime();
+    if (tick_last_ns && now - tick_last_ns > tick_max_gap_ns) tick_max_gap_ns = now - tick_last_ns;
+    tick_last_ns = now;
+    ticks++;
+}
+
+static void fair_begin(uint64_t total)
+{
+    CHECK(eddy_prepare_init(&loop, &fair_prepare) == 0);
+    CHECK(eddy_check_init(&loop, &fair_check) == 0);
+    CHECK(eddy_prepare_start(&fair_prepare, fair_hook) == 0);
+    CHECK(eddy_check_start(&fair_check, fair_hook) == 0);
+    CHECK(eddy_timer_init(&loop, &fair_ticker) == 0);
+    CHECK(eddy_timer_start(&fair_ticker, fair_tick, 1, 1) == 0);
+    fair_total = total;
+    fair_last = 0;
+    fair_on = 1;
+}
+
+/* The transfer is over: the last step is counted, then everything closes (EOF for the reader). */
+static void fair_end(void)
+{
+    fair_sample();
+    fair_on = 0;
+    CHECK_EQ(fair_last, fair_total);
+    eddy_close(&fair_prepare.handle, on_closed);
+    eddy_close(&fair_check.handle, on_closed);
+    eddy_close(&fair_ticker.handle, on_closed);
+    eddy_close(&conn.stream.handle, on_closed);
+}
+
+static void fair_report(const char *what)
+{
+    printf("%s: %llu MiB in %llu steps (%llu of a whole budget), largest step %llu KiB (budget "
+           "%u KiB); %llu ticks of a 1 ms timer, longest gap %.1f ms\n",
+           what, (unsigned long long)(fair_total >> 20), (unsigned long long)fair_steps,
+           (unsigned long long)fair_full_steps, (unsigned long long)(fair_max_step >> 10),
+           EDDY__WRITE_BUDGET >> 10, (unsigned long long)ticks, tick_max_gap_ns / 1e6);
+    CHECK(fair_max_step <= EDDY__WRITE_BUDGET);
+    CHECK(fair_steps >= fair_total / EDDY__WRITE_BUDGET);
+}
+
+static eddy_sendfile_t fair_sf;
+static int fair_fd = -1, fair_status = 1;
+
+static void fair_sendfile_done(eddy_sendfile_t *req, int status)
+{
+    fair_status = status;
+    fair_end();
+}
+
+static void sendfile_now(void)
+{
+    fair_fd = open(file_path, O_RDONLY | O_CLOEXEC);
+    CHECK(fair_fd >= 0);
+    fair_begin(fair_total);
+    int r = eddy_stream_sendfile(&fair_sf, &conn.stream, fair_fd, 0, fair_total,
+                                 fair_sendfile_done);
+    CHECK(r >= 0);
+}
+
+/* Writes `size` bytes of the pattern to a new file; returns their word hash. */
+static uint64_t make_whash_file(const char *name, uint64_t size, char *path, size_t cap)
+{
+    path_of(path, cap, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0);
+    size_t block = 1u << 20;
+    char *buf = malloc(block);
+    CHECK(buf != NULL);
+    whash_t w;
+    whash_init(&w);
+    for (uint64_t off = 0; off < size;) {
+        size_t n = size - off < block ? (size_t)(size - off) : block;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (char)pattern(off + i);
+        CHECK(write(fd, buf, n) == (ssize_t)n);
+        whash(&w, buf, n);
+        off += n;
+    }
+    free(buf);
+    close(fd);
+    return whash_end(&w);
+}
+
+/* A large file to a reader as fast as loopback allows: sendfile is cut into budget-sized turns
+ * (one sendfile used to move hundreds of MiB and hold the loop for 50-100 ms), the loop runs
+ * its other phases between them, and the file still arrives whole and in order. */
+static void sendfile_yields_to_loop(void)
+{
+    begin();
+    fair_total = (128u << 20) >> TEST_SIZE_SHIFT;
+    uint64_t h = make_whash_file("big", fair_total, file_path, sizeof file_path);
+    listen_once(sendfile_now);
+    fast_client_t c = {.port = port};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, fast_client_main, &c) == 0);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    close(fair_fd);
+    CHECK_EQ(fair_status, 0);
+    CHECK_EQ(closed, 5); /* listener, prepare, check, ticker, connection */
+    CHECK_EQ(c.hash.bytes, fair_total);
+    CHECK(whash_end(&c.hash) == h);
+    fair_report("sendfile");
+    end();
+}
+
+/* The same for a big write queue: one write of many buffers (what a proxy or a cache hands
+ * over) goes out in budget-sized turns too, from the fast path's first send on. */
+static eddy_write_t fair_write;
+static char *fair_data;
+static int fair_write_status = 1;
+
+static void fair_write_done(eddy_write_t *req, int status)
+{
+    fair_write_status = status;
+    fair_end();
+}
+
+static void write_big_now(void)
+{
+    enum { NBUFS = 128 };
+    eddy_buf_t bufs[NBUFS];
+    size_t each = fair_total / NBUFS;
+    for (int i = 0; i < NBUFS; i++)
+        bufs[i] = eddy_buf_init(fair_data + (size_t)i * each, each);
+    fair_begin(fair_total);
+    int r = eddy_stream_write(&fair_write, &conn.stream, bufs, NBUFS, fair_write_done);
+    CHECK_EQ(r, EDDY_STREAM_FULL); /* far above the mark: the caller is told to wait */
+}
+
+static void write_queue_yields_to_loop(void)
+{
+    begin();
+    fair_total = (64u << 20) >> TEST_SIZE_SHIFT;
+    fair_data = malloc(fair_total);
+    CHECK(fair_data != NULL);
+    for (uint64_t i = 0; i < fair_total; i++)
+        fair_data[i] = (char)pattern(i);
+    whash_t w;
+    whash_init(&w);
+    whash(&w, fair_data, fair_total);
+    listen_once(write_big_now);
+    fast_client_t c = {.port = port};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, fast_client_main, &c) == 0);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    CHECK_EQ(fair_write_status, 0);
+    CHECK_EQ(closed, 5);
+    CHECK_EQ(c.hash.bytes, fair_total);
+    CHECK(whash_end(&c.hash) == whash_end(&w));
+    fair_report("writev queue");
+    free(fair_data);
+    end();
+}
+
 const test_case_t test_cases[] = {
     {"read_whole_file", read_whole_file},
     {"read_ranges", read_ranges},
@@ -655,5 +924,7 @@ const test_case_t test_cases[] = {
     {"socket_to_file", socket_to_file},
     {"file_transform_socket", file_transform_socket},
     {"file_to_slow_socket_rss", file_to_slow_socket_rss},
+    {"sendfile_yields_to_loop", sendfile_yields_to_loop},
+    {"write_queue_yields_to_loop", write_queue_yields_to_loop},
     {NULL, NULL},
 };
