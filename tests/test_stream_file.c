@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -642,6 +643,73 @@ static void file_to_slow_socket_rss(void)
     end();
 }
 
+/* ---- transforms run in the class asked for --------------------------------------------------- */
+
+typedef struct {
+    pthread_t loop_thread;
+    eddy_work_class want;
+    atomic_int calls, off_loop, in_class;
+} class_probe_t;
+
+/* Copies input to output, and notes where it ran: not on the loop's thread, and inside a pool
+ * thread counted as running the expected class (nothing else in this case uses that class). */
+static int probe_fn(void *state, eddy_transform_io_t *io)
+{
+    class_probe_t *p = state;
+    atomic_fetch_add(&p->calls, 1);
+    if (!pthread_equal(pthread_self(), p->loop_thread)) atomic_fetch_add(&p->off_loop, 1);
+    eddy_pool_stats_t st;
+    if (eddy_pool_stats(&st) == 0 && st.running[p->want] >= 1) atomic_fetch_add(&p->in_class, 1);
+    size_t n = io->in_len < io->out_len ? io->in_len : io->out_len;
+    memcpy(io->out, io->in, n);
+    io->in_used = io->out_used = n;
+    return io->end && n == io->in_len ? EDDY_TRANSFORM_DONE : 0;
+}
+
+static void probe_class(eddy_work_class opt, eddy_work_class want)
+{
+    static class_probe_t p;
+    memset(&p, 0, sizeof p);
+    p.loop_thread = pthread_self();
+    p.want = want;
+    eddy_transform_opts_t o = {.work_class = opt, .input_max = 1000};
+    CHECK(eddy_transform_init(&loop, &xform, probe_fn, &p, NULL, &o) == 0);
+    static char data[5000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (char)pattern(i);
+    eddy_write_t w;
+    eddy_shutdown_t sh;
+    eddy_buf_t b = eddy_buf_init(data, sizeof data);
+    CHECK(eddy_stream_write(&w, &xform.stream, &b, 1, NULL) >= 0);
+    CHECK(eddy_stream_shutdown(&sh, &xform.stream, NULL) == 0);
+    collect_reset();
+    closed = 0;
+    CHECK(eddy_stream_read_start(&xform.stream, NULL, collect_read) == 0);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(closed, 1);
+    CHECK_EQ(got.eof, 1);
+    CHECK_EQ(got.bytes, sizeof data);
+    CHECK(got.hash == fnv(FNV_INIT, data, sizeof data));
+    int calls = atomic_load(&p.calls);
+    CHECK(calls >= 5); /* 5000 bytes, 1000 per call */
+    CHECK_EQ(atomic_load(&p.off_loop), calls);
+    CHECK_EQ(atomic_load(&p.in_class), calls);
+}
+
+/* work_class 0 is the default (CPU), as every zero option; EDDY_WORK_FS, which is also 0, is
+ * asked for with EDDY_TRANSFORM_WORK_FS; other classes as themselves; others refused. */
+static void transform_work_class(void)
+{
+    begin();
+    probe_class(0, EDDY_WORK_CPU);
+    probe_class(EDDY_TRANSFORM_WORK_FS, EDDY_WORK_FS);
+    probe_class(EDDY_WORK_USER, EDDY_WORK_USER);
+    probe_class(EDDY_WORK_CPU, EDDY_WORK_CPU);
+    eddy_transform_opts_t bad = {.work_class = (eddy_work_class)EDDY_WORK_CLASSES};
+    CHECK_EQ(eddy_transform_init(&loop, &xform, probe_fn, NULL, NULL, &bad), -EINVAL);
+    end();
+}
+
 /* ---- fairness: one fast download does not hold the loop ------------------------------------ */
 
 /* A word-at-a-time FNV variant, so a reader on loopback keeps up with sendfile (a byte-wise
@@ -924,6 +992,7 @@ const test_case_t test_cases[] = {
     {"socket_to_file", socket_to_file},
     {"file_transform_socket", file_transform_socket},
     {"file_to_slow_socket_rss", file_to_slow_socket_rss},
+    {"transform_work_class", transform_work_class},
     {"sendfile_yields_to_loop", sendfile_yields_to_loop},
     {"write_queue_yields_to_loop", write_queue_yields_to_loop},
     {NULL, NULL},
