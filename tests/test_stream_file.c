@@ -1,10 +1,13 @@
 /* File streams and pipes: whole files and byte ranges, errors (-ENOENT through a pipe), copies
- * file to file, file to socket, socket to file, through a transform, backpressure of writers,
- * closing with work in flight, and flat memory for a large file sent to a slow reader.
- * Loopback only; each case bounds its time with alarm(). */
+ * file to file, file to socket, socket to file, through a transform, backpressure of writers
+ * and of pipes into a held destination (file and socket sources), the writer's start offset,
+ * streams on a given descriptor, the transform's pool class, closing with work in flight, flat
+ * memory for a large file sent to a slow reader, and fairness: a fast download moves at most
+ * one write budget per loop phase. Loopback only; each case bounds its time with alarm(). */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -643,6 +646,190 @@ static void file_to_slow_socket_rss(void)
     end();
 }
 
+/* ---- backpressure into a destination that is held ----------------------------------------- */
+
+/* The destination is a file write stream on the write end of a pipe(2) that nobody reads
+ * until `release`: its pool thread blocks in write(2) once the pipe is full, as a slow disk
+ * would, so the destination stays above its mark for as long as the test likes. While held,
+ * what the pipe took from its source is bounded, whatever the timing: the pipe buffer, plus
+ * the destination's queue, which may pass its mark by at most the one chunk that crossed it
+ * (the chunk in the pool's write is still counted in that queue). */
+typedef struct {
+    int fd;
+    sem_t go;
+    uint64_t hash, bytes;
+} fifo_reader_t;
+
+static void *fifo_reader_main(void *arg)
+{
+    fifo_reader_t *r = arg;
+    while (sem_wait(&r->go) != 0)
+        CHECK(errno == EINTR);
+    static char buf[65536];
+    r->hash = FNV_INIT;
+    ssize_t n;
+    while ((n = read(r->fd, buf, sizeof buf)) > 0) {
+        r->hash = fnv(r->hash, buf, (size_t)n);
+        r->bytes += (uint64_t)n;
+    }
+    CHECK(n == 0);
+    close(r->fd);
+    return NULL;
+}
+
+static struct {
+    eddy_pipe_t *pipe;
+    eddy_stream_t *dst;
+    fifo_reader_t *reader;
+    uint64_t queue_bound;  /* the destination's mark plus one chunk */
+    uint64_t read_bound;   /* what the pipe may take from its source while held */
+    uint64_t max_queue, held_bytes, last_bytes;
+    int stable, released;
+    uint64_t deadline_ms;
+    eddy_prepare_t prepare;
+    eddy_check_t check;
+    eddy_timer_t timer;
+} hold;
+
+static void hold_check(void)
+{
+    uint64_t q = eddy_stream_write_queue_size(hold.dst);
+    if (q > hold.max_queue) hold.max_queue = q;
+    CHECK(q <= hold.queue_bound);
+    if (!hold.released) {
+        CHECK(hold.pipe->bytes <= hold.read_bound);
+        hold.held_bytes = hold.pipe->bytes;
+    }
+}
+
+static void hold_hook(eddy_prepare_t *h)
+{
+    hold_check();
+}
+
+/* Every 2 ms: once the destination is at its mark and the source has not advanced for 20 ms,
+ * the hold has done what it can show; let the reader go. */
+static void hold_tick(eddy_timer_t *t)
+{
+    hold_check();
+    if (hold.released) return;
+    CHECK(eddy_now(&loop) < hold.deadline_ms);
+    uint64_t bytes = hold.pipe->bytes;
+    bool full = eddy_stream_write_queue_size(hold.dst) >= eddy_stream_get_high_water_mark(hold.dst);
+    hold.stable = full && bytes == hold.last_bytes ? hold.stable + 1 : 0;
+    hold.last_bytes = bytes;
+    if (hold.stable >= 10) {
+        hold.released = 1;
+        CHECK(sem_post(&hold.reader->go) == 0);
+    }
+}
+
+static void hold_done(eddy_pipe_t *p, int status)
+{
+    hold_check();
+    pipe_done(p, status);
+    eddy_close(&hold.prepare.handle, on_closed);
+    eddy_close(&hold.check.handle, on_closed);
+    eddy_close(&hold.timer.handle, on_closed);
+}
+
+/* Opens the held destination on a new pipe(2) and starts the hooks; r->fd is the read end. */
+static void hold_begin(eddy_file_stream_t *dst, fifo_reader_t *r, uint64_t src_chunk)
+{
+    int fds[2];
+    CHECK(pipe2(fds, O_CLOEXEC) == 0);
+    int fifo_cap = fcntl(fds[1], F_GETPIPE_SZ);
+    CHECK(fifo_cap > 0);
+    r->fd = fds[0];
+    CHECK(sem_init(&r->go, 0, 0) == 0);
+    CHECK(eddy_file_write_stream_open_fd(&loop, dst, fds[1], NULL) == 0);
+    memset(&hold, 0, sizeof hold);
+    hold.dst = &dst->stream;
+    hold.reader = r;
+    hold.queue_bound = eddy_stream_get_high_water_mark(&dst->stream) + src_chunk;
+    hold.read_bound = (uint64_t)fifo_cap + hold.queue_bound;
+    hold.deadline_ms = eddy_now(&loop) + 20000;
+    CHECK(eddy_prepare_init(&loop, &hold.prepare) == 0);
+    CHECK(eddy_check_init(&loop, &hold.check) == 0);
+    CHECK(eddy_prepare_start(&hold.prepare, hold_hook) == 0);
+    CHECK(eddy_check_start(&hold.check, hold_hook) == 0);
+    CHECK(eddy_timer_init(&loop, &hold.timer) == 0);
+    CHECK(eddy_timer_start(&hold.timer, hold_tick, 2, 2) == 0);
+}
+
+static void hold_report(const char *what, uint64_t size)
+{
+    printf("%s: held at %llu bytes read (bound %llu), largest destination queue %llu (bound "
+           "%llu), then %llu bytes whole\n",
+           what, (unsigned long long)hold.held_bytes, (unsigned long long)hold.read_bound,
+           (unsigned long long)hold.max_queue, (unsigned long long)hold.queue_bound,
+           (unsigned long long)size);
+    CHECK(hold.released);
+    CHECK(hold.held_bytes < size); /* the hold really held */
+    CHECK(hold.max_queue >= eddy_stream_get_high_water_mark(hold.dst) / 2);
+}
+
+static void file_to_held_file_backpressure(void)
+{
+    begin();
+    char src[128];
+    uint64_t size = 8u << 20;
+    uint64_t h = make_file("src", size, src, sizeof src);
+    eddy_file_stream_t in, out;
+    static fifo_reader_t r;
+    memset(&r, 0, sizeof r);
+    hold_begin(&out, &r, 64 * 1024);
+    CHECK(eddy_file_read_stream_open(&loop, &in, src, NULL) == 0);
+    eddy_pipe_t p;
+    hold.pipe = &p;
+    CHECK(eddy_stream_pipe(&p, &in.stream, &out.stream, 0, hold_done) == 0);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, fifo_reader_main, &r) == 0);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    CHECK_EQ(pipe_status, 0);
+    CHECK_EQ(closed, 5);
+    CHECK_EQ(r.bytes, size);
+    CHECK(r.hash == h);
+    hold_report("file -> held file", size);
+    sem_destroy(&r.go);
+    end();
+}
+
+static fifo_reader_t sock_reader;
+static eddy_pipe_t sock_pipe;
+
+static void receive_to_held_file_now(void)
+{
+    hold_begin(&file, &sock_reader, EDDY__READ_BUF_SIZE);
+    hold.pipe = &sock_pipe;
+    CHECK(eddy_stream_pipe(&sock_pipe, &conn.stream, &file.stream, 0, hold_done) == 0);
+}
+
+static void socket_to_held_file_backpressure(void)
+{
+    begin();
+    uint64_t size = 8u << 20;
+    listen_once(receive_to_held_file_now);
+    client_t c = {.port = port, .send_size = size};
+    pthread_t th, rth;
+    CHECK(pthread_create(&th, NULL, client_main, &c) == 0);
+    CHECK(pthread_create(&rth, NULL, fifo_reader_main, &sock_reader) == 0);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    pthread_join(rth, NULL);
+    CHECK_EQ(pipe_status, 0);
+    CHECK_EQ(closed, 6); /* listener, connection, file, and the three hooks */
+    CHECK_EQ(sock_reader.bytes, size);
+    char ref[128];
+    CHECK(sock_reader.hash == make_file("ref", size, ref, sizeof ref));
+    hold_report("socket -> held file", size);
+    sem_destroy(&sock_reader.go);
+    end();
+}
+
 /* ---- transforms run in the class asked for --------------------------------------------------- */
 
 typedef struct {
@@ -707,6 +894,122 @@ static void transform_work_class(void)
     probe_class(EDDY_WORK_CPU, EDDY_WORK_CPU);
     eddy_transform_opts_t bad = {.work_class = (eddy_work_class)EDDY_WORK_CLASSES};
     CHECK_EQ(eddy_transform_init(&loop, &xform, probe_fn, NULL, NULL, &bad), -EINVAL);
+    end();
+}
+
+/* ---- the writer's start, and streams on a descriptor ---------------------------------------- */
+
+static void write_all(eddy_file_stream_t *out, const char *data, size_t len)
+{
+    eddy_write_t w;
+    eddy_shutdown_t sh;
+    eddy_buf_t b = eddy_buf_init((void *)data, len);
+    write_count = 0;
+    CHECK(eddy_stream_write(&w, &out->stream, &b, 1, record_write) >= 0);
+    CHECK(eddy_stream_shutdown(&sh, &out->stream, record_shutdown) == 0);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(closed, 1);
+    CHECK_EQ(write_count, 2);
+    CHECK_EQ(write_statuses[0], 0);
+    CHECK_EQ(write_statuses[1], 0);
+}
+
+/* `start` places a writer's bytes at that offset (pwrite), by path and by descriptor; the rest
+ * of the file is left alone, and a given descriptor's own offset does not move. */
+static void write_start_positional(void)
+{
+    begin();
+    char path[128];
+    uint64_t size = 200000;
+    make_file("p", size, path, sizeof path);
+    static char mine[70000]; /* more than one 64 KiB chunk */
+    for (size_t i = 0; i < sizeof mine; i++)
+        mine[i] = (char)~pattern(i);
+    eddy_file_stream_opts_t o;
+    eddy_file_stream_opts_init(&o);
+    o.flags = O_WRONLY; /* no O_TRUNC: write into the middle */
+    o.start = 5000;
+    eddy_file_stream_t out;
+    CHECK(eddy_file_write_stream_open(&loop, &out, path, &o) == 0);
+    write_all(&out, mine, sizeof mine);
+    CHECK_EQ(eddy_file_stream_bytes(&out), sizeof mine);
+    /* The same bytes again, through a descriptor, at 150000 (past the first range). */
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    o.start = 150000;
+    o.auto_close = 0;
+    CHECK(eddy_file_write_stream_open_fd(&loop, &out, fd, &o) == 0);
+    write_all(&out, mine, 10000);
+    CHECK_EQ(lseek(fd, 0, SEEK_CUR), 0);
+    CHECK(fcntl(fd, F_GETFD) >= 0); /* auto_close 0: still ours */
+    close(fd);
+    /* Expected: the pattern, with mine at 5000 and its first 10000 bytes at 150000. */
+    static char want[200000];
+    for (size_t i = 0; i < size; i++)
+        want[i] = (char)pattern(i);
+    memcpy(want + 5000, mine, sizeof mine);
+    memcpy(want + 150000, mine, 10000);
+    uint64_t got_size;
+    CHECK(hash_file(path, &got_size) == fnv(FNV_INIT, want, size));
+    CHECK_EQ(got_size, size);
+    end();
+}
+
+/* A reader on a descriptor: pread over the range without moving the descriptor's offset (and
+ * auto_close 0 leaves it open), the whole file from -1, auto_close 1 closes it, and a pipe(2),
+ * which cannot seek, is read with read(2). */
+static void read_stream_open_fd(void)
+{
+    begin();
+    char path[128];
+    uint64_t size = 300000;
+    uint64_t h = make_file("fd", size, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    eddy_file_stream_opts_t o;
+    eddy_file_stream_opts_init(&o);
+    o.start = 1000;
+    o.end = 70999;
+    o.auto_close = 0;
+    eddy_file_stream_t fs;
+    collect_reset();
+    CHECK(eddy_file_read_stream_open_fd(&loop, &fs, fd, &o) == 0);
+    CHECK(eddy_stream_read_start(&fs.stream, NULL, collect_read) == 0);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(closed, 1);
+    CHECK_EQ(got.eof, 1);
+    CHECK_EQ(got.bytes, 70000);
+    CHECK(got.hash == range_hash(1000, 70999));
+    CHECK_EQ(lseek(fd, 0, SEEK_CUR), 0);
+    CHECK(fcntl(fd, F_GETFD) >= 0);
+
+    eddy_file_stream_opts_init(&o); /* start -1: from 0; auto_close 1 */
+    collect_reset();
+    CHECK(eddy_file_read_stream_open_fd(&loop, &fs, fd, &o) == 0);
+    CHECK(eddy_stream_read_start(&fs.stream, NULL, collect_read) == 0);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(got.eof, 1);
+    CHECK_EQ(got.bytes, size);
+    CHECK(got.hash == h);
+    CHECK(fcntl(fd, F_GETFD) == -1 && errno == EBADF);
+
+    int fds[2];
+    CHECK(pipe2(fds, O_CLOEXEC) == 0);
+    static char data[50000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (char)pattern(i);
+    CHECK(write(fds[1], data, sizeof data) == (ssize_t)sizeof data); /* fits the pipe */
+    close(fds[1]);
+    collect_reset();
+    CHECK(eddy_file_read_stream_open_fd(&loop, &fs, fds[0], NULL) == 0);
+    CHECK(eddy_stream_read_start(&fs.stream, NULL, collect_read) == 0);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(got.err, 0);
+    CHECK_EQ(got.eof, 1);
+    CHECK_EQ(got.bytes, sizeof data);
+    CHECK(got.hash == fnv(FNV_INIT, data, sizeof data));
     end();
 }
 
@@ -992,7 +1295,11 @@ const test_case_t test_cases[] = {
     {"socket_to_file", socket_to_file},
     {"file_transform_socket", file_transform_socket},
     {"file_to_slow_socket_rss", file_to_slow_socket_rss},
+    {"file_to_held_file_backpressure", file_to_held_file_backpressure},
+    {"socket_to_held_file_backpressure", socket_to_held_file_backpressure},
     {"transform_work_class", transform_work_class},
+    {"write_start_positional", write_start_positional},
+    {"read_stream_open_fd", read_stream_open_fd},
     {"sendfile_yields_to_loop", sendfile_yields_to_loop},
     {"write_queue_yields_to_loop", write_queue_yields_to_loop},
     {NULL, NULL},
