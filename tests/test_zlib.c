@@ -1,11 +1,15 @@
 /* zlib streams: gzip output checked by zlib's own inflate and by gzip -d, round trips through
- * every mode, corrupt and truncated input, and flat memory: 1 GiB of zeros gzipped to a slow
+ * every mode, corrupt and truncated input, compression on the pool in class CPU (nothing is
+ * compressed while that class is held), and flat memory: 1 GiB of zeros gzipped to a slow
  * socket, and 50 sockets at once. Loopback only; each case bounds its time with alarm(). */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -226,6 +230,72 @@ static void bad_input(void)
     end();
 }
 
+/* ---- compression runs on the pool, in class CPU ---------------------------------------------- */
+
+/* With class CPU capped to one thread and that thread held by a blocker, a gzip pipe gets its
+ * input (the file reader is class FS) but produces nothing, however long the loop runs, while
+ * its first call waits in class CPU's queue; released, it finishes and gzip(1) reads it back.
+ * Deterministic: no sampling of a race, only of a state that lasts until the release. */
+static sem_t cpu_gate;
+static atomic_int cpu_blocker_started;
+static int cpu_released, cpu_ticks_held;
+static uint64_t cpu_deadline_ms;
+static eddy_timer_t cpu_timer;
+static eddy_work_t cpu_blocker;
+
+static void cpu_blocker_work(eddy_work_t *w)
+{
+    atomic_store(&cpu_blocker_started, 1);
+    while (sem_wait(&cpu_gate) != 0)
+        CHECK(errno == EINTR);
+}
+
+static void cpu_tick(eddy_timer_t *t)
+{
+    eddy_pool_stats_t st;
+    CHECK_EQ(eddy_pool_stats(&st), 0);
+    CHECK_EQ(pb.bytes, 0); /* nothing compressed while class CPU is held */
+    CHECK(eddy_now(&loop) < cpu_deadline_ms);
+    CHECK_EQ(st.running[EDDY_WORK_CPU], 1); /* the blocker, and only it */
+    /* The gzip's call waits in class CPU's queue once the reader has fed it; hold a while
+     * longer (20 ticks) so that the loop demonstrably goes on without compressing. */
+    if (pa.bytes > 0 && st.queued[EDDY_WORK_CPU] >= 1 && ++cpu_ticks_held >= 20) {
+        cpu_released = 1;
+        eddy_close(&t->handle, on_closed);
+        CHECK(sem_post(&cpu_gate) == 0);
+    }
+}
+
+static void gzip_on_pool_cpu_class(void)
+{
+    begin();
+    CHECK(sem_init(&cpu_gate, 0, 0) == 0);
+    CHECK_EQ(eddy_pool_set_class_cap(EDDY_WORK_CPU, 1), 0);
+    CHECK_EQ(eddy_queue_work(&loop, &cpu_blocker, EDDY_WORK_CPU, cpu_blocker_work, NULL), 0);
+    uint64_t deadline = eddy_hrtime() + 20ull * 1000000000u;
+    while (!atomic_load(&cpu_blocker_started)) {
+        CHECK(eddy_hrtime() < deadline);
+        sched_yield();
+    }
+    char in[128], out[128], cmd[512];
+    snprintf(in, sizeof in, "%s/in.txt", dir);
+    snprintf(out, sizeof out, "%s/in.txt.gz", dir);
+    make_text(in, 2 * 1024 * 1024 + 7);
+    CHECK(eddy_timer_init(&loop, &cpu_timer) == 0);
+    CHECK(eddy_timer_start(&cpu_timer, cpu_tick, 1, 1) == 0);
+    eddy_update_time(&loop);
+    cpu_deadline_ms = eddy_now(&loop) + 20000;
+    run_chain(in, out, EDDY_ZLIB_GZIP, 0, NULL);
+    CHECK(cpu_released);
+    CHECK_EQ(ndone, 2);
+    CHECK_EQ(statuses[0], 0);
+    CHECK_EQ(statuses[1], 0);
+    snprintf(cmd, sizeof cmd, "gzip -dc %s | cmp - %s", out, in);
+    CHECK(system(cmd) == 0);
+    sem_destroy(&cpu_gate);
+    end();
+}
+
 /* ---- gzip to slow sockets: flat memory ------------------------------------------------------ */
 
 #define CONNS_MAX 50
@@ -426,6 +496,7 @@ const test_case_t test_cases[] = {
     {"round_trips", round_trips},
     {"gunzip_members", gunzip_members},
     {"bad_input", bad_input},
+    {"gzip_on_pool_cpu_class", gzip_on_pool_cpu_class},
     {"gzip_1gib_slow_socket_rss", gzip_1gib_slow_socket_rss},
     {"gzip_50_sockets_rss", gzip_50_sockets_rss},
     {NULL, NULL},
