@@ -733,15 +733,15 @@ static void hold_done(eddy_pipe_t *p, int status)
     eddy_close(&hold.timer.handle, on_closed);
 }
 
-/* Opens the held destination on a new pipe(2) and starts the hooks; r->fd is the read end. */
+/* Opens the held destination on a new pipe(2) and starts the hooks; r->fd is the read end.
+ * r->go must be initialised already (the reader thread may be waiting on it). */
 static void hold_begin(eddy_file_stream_t *dst, fifo_reader_t *r, uint64_t src_chunk)
 {
     int fds[2];
     CHECK(pipe2(fds, O_CLOEXEC) == 0);
     int fifo_cap = fcntl(fds[1], F_GETPIPE_SZ);
     CHECK(fifo_cap > 0);
-    r->fd = fds[0];
-    CHECK(sem_init(&r->go, 0, 0) == 0);
+    r->fd = fds[0]; /* read by the reader only after r->go, which is posted later */
     CHECK(eddy_file_write_stream_open_fd(&loop, dst, fds[1], NULL) == 0);
     memset(&hold, 0, sizeof hold);
     hold.dst = &dst->stream;
@@ -778,6 +778,7 @@ static void file_to_held_file_backpressure(void)
     eddy_file_stream_t in, out;
     static fifo_reader_t r;
     memset(&r, 0, sizeof r);
+    CHECK(sem_init(&r.go, 0, 0) == 0);
     hold_begin(&out, &r, 64 * 1024);
     CHECK(eddy_file_read_stream_open(&loop, &in, src, NULL) == 0);
     eddy_pipe_t p;
@@ -813,6 +814,7 @@ static void socket_to_held_file_backpressure(void)
     uint64_t size = 8u << 20;
     listen_once(receive_to_held_file_now);
     client_t c = {.port = port, .send_size = size};
+    CHECK(sem_init(&sock_reader.go, 0, 0) == 0);
     pthread_t th, rth;
     CHECK(pthread_create(&th, NULL, client_main, &c) == 0);
     CHECK(pthread_create(&rth, NULL, fifo_reader_main, &sock_reader) == 0);
