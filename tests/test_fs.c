@@ -921,7 +921,8 @@ static void t_uring_setup_fails(void)
     body_stat();
     body_whole_files();
     CHECK_EQ(eddy_pool_stats(&after), 0);
-    printf("pool completed %llu fs requests\n", (unsigned long long)(after.completed - before.completed));
+    printf("pool completed %llu fs requests\n",
+           (unsigned long long)(after.completed - before.completed));
     CHECK(after.completed >= before.completed + 20);
     CHECK_EQ(eddy_fs_uring_completed(&loop), 0);
     CHECK_EQ(eddy_fs_uring_active(&loop), active);

@@ -298,7 +298,7 @@ static void gzip_on_pool_cpu_class(void)
     end();
 }
 
-/* ---- gzip to slow sockets: flat memory, and backpressure that engages -------------------------- */
+/* ---- gzip to slow sockets: flat memory, and backpressure that engages ----------------------- */
 
 /* Each sender pipes a file through gzip into a socket. Midway the clients stop reading
  * altogether, until the loop has seen every file source stop advancing (for 200 ms) short of
@@ -585,7 +585,8 @@ static long gzip_to_sockets(const run_t *r)
            r->level ? r->level : 6, secs, (unsigned long long)c->gz_bytes,
            (unsigned long long)(c->plain_at_pause >> 20),
            (unsigned long long)(hold.stopped_at >> 20), (unsigned long long)(total >> 20),
-           hold.short_of_end, r->n, max_sock_queue, max_gz_queue, rss_base, rss_max, hold.rss, rss_max - rss_base);
+           hold.short_of_end, r->n, max_sock_queue, max_gz_queue, rss_base, rss_max, hold.rss,
+           rss_max - rss_base);
     sem_destroy(&c->resume);
     free(senders);
     return rss_max - rss_base;
