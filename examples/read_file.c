@@ -1,187 +1,296 @@
-/* readFileSync vs readFile: why the waiter must never cook.
+/* readFileSync vs readFile in a server: why the waiter must never cook.
  *
- * A 10 ms ticker runs on the loop, standing in for every other client of a server. Halfway
- * through each phase the program reads a 256 MiB file whole:
- *   1. synchronously on the loop (eddy_fs_read_file with a NULL callback: Node's readFileSync):
- *      no tick can run until the read is done, so the ticker's longest gap is the read's time;
- *   2. asynchronously on the thread pool (a callback: Node's readFile): the kitchen reads, the
- *      waiter keeps serving, and the ticker never notices;
- *   3. the same through io_uring (EDDY_LOOP_FS_URING), when the kernel allows it.
- * Whole-file reads still hold the whole file in memory (256 MiB here, per reader): for big
- * files a server streams instead (64 KiB at a time), which keeps memory flat as well.
+ * An HTTP server reads a large file whole on each request and answers with its size:
+ *   GET /sync   reads it on the loop (eddy_fs_read_file with a NULL callback: readFileSync);
+ *   GET /async  reads it on the thread pool (with a callback: readFile).
+ * A 10 ms ticker on the same loop stands in for every other client of the server.
  *
- * Usage: read_file [size_mib]   (default 256; the temporary file is removed at the end) */
+ * With --demo (the default) the program requests /sync and then /async itself, from a client
+ * thread, prints each request's time and the ticker's longest gap while it was in flight, and
+ * exits. With --serve it keeps serving (try `curl localhost:3000/sync` while watching the
+ * ticker's report every second).
+ *
+ * Usage: read_file [--demo | --serve] [--port N (3000)] [--size-mib N (256)] */
+#include <eddy.h>
+#include <eddy/http.h>
+
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "eddy.h"
-
+/* One route, and what the ticker saw while a request to it was in flight. */
 typedef struct {
-    eddy_loop_t loop;
-    eddy_timer_t ticker;
-    eddy_timer_t start;
-    eddy_timer_t stop;
-    eddy_fs_t req;
     const char *path;
     int async;
-    uint64_t last_tick_ns;
-    uint64_t longest_gap_ns;
-    uint64_t ticks;
-    uint64_t read_ns;
-    size_t len;
-    int result;
-    char *contents;
-    uint64_t free_ns;
-} phase_t;
+    uint64_t start_ns, end_ns; /* the request's time on the server */
+    uint64_t gap_ns;           /* the ticker's longest gap overlapping it */
+    int done;
+} route_t;
 
+static route_t routes[2] = {{.path = "/sync"}, {.path = "/async", .async = 1}};
+static char file_path[] = "/tmp/eddy_read_file_XXXXXX";
+static eddy_loop_t loop;
+static eddy_http_server_t server;
+static eddy_timer_t ticker;
+static eddy_async_t demo_over;
+static uint64_t last_tick_ns, report_gap_ns;
+static int serve_mode;
+
+/* Each tick: a gap that overlaps a request's time counts for that request. */
 static void on_tick(eddy_timer_t *t)
 {
-    phase_t *p = t->handle.data;
-    uint64_t now = eddy_hrtime();
-    if (p->last_tick_ns && now - p->last_tick_ns > p->longest_gap_ns)
-        p->longest_gap_ns = now - p->last_tick_ns;
-    p->last_tick_ns = now;
-    p->ticks++;
-}
-
-static void on_stop(eddy_timer_t *t)
-{
-    phase_t *p = t->handle.data;
-    eddy_close(&p->ticker.handle, NULL);
-    eddy_close(&p->start.handle, NULL);
-    eddy_close(&p->stop.handle, NULL);
-}
-
-/* The read is over (either way): note it, free the contents, and let the ticker run 100 ms
- * more so that a stall right at the end would show too. */
-static void read_done(phase_t *p, uint64_t began)
-{
-    p->read_ns = eddy_hrtime() - began;
-    p->result = (int)p->req.result;
-    p->len = p->req.len;
-    if (p->result < 0) {
-        char msg[512];
-        eddy_fs_strerror(&p->req, msg, sizeof msg);
-        fprintf(stderr, "read_file: %s\n", msg);
+    uint64_t now = eddy_hrtime(), gap = now - last_tick_ns;
+    for (int i = 0; i < 2; i++) {
+        route_t *r = &routes[i];
+        if (r->start_ns == 0 || r->done) continue;
+        if (gap > r->gap_ns) r->gap_ns = gap;
+        if (r->end_ns != 0) r->done = 1; /* this tick came after the answer */
     }
-    /* Returning 256 MiB to the kernel takes tens of ms itself: keep the contents until the
-     * phase is over, so the ticker measures the read alone (run_phase frees them). */
-    p->contents = p->req.buf;
-    p->req.buf = NULL;
-    eddy_fs_req_cleanup(&p->req);
-    eddy_update_time(&p->loop);
-    eddy_timer_start(&p->stop, on_stop, 100, 0);
+    if (gap > report_gap_ns) report_gap_ns = gap;
+    if (serve_mode && now / 1000000000 != last_tick_ns / 1000000000) {
+        printf("ticker: longest gap in the last second %.1f ms\n", report_gap_ns / 1e6);
+        fflush(stdout);
+        report_gap_ns = 0;
+    }
+    last_tick_ns = now;
 }
 
-static uint64_t began_ns;
+/* A request's storage: the async read, and the response it answers. */
+typedef struct {
+    eddy_fs_t fs;
+    eddy_http_res_t *res;
+    route_t *route;
+} job_t;
 
-static void on_read(eddy_fs_t *req)
+/* Freeing 256 MiB takes the kernel tens of ms too: hand that to the pool as well. */
+typedef struct {
+    eddy_work_t work;
+    char *buf;
+} release_t;
+
+static void release_work(eddy_work_t *w)
 {
-    read_done(req->data, began_ns);
+    free(((release_t *)w->data)->buf);
 }
 
-static void on_start(eddy_timer_t *t)
+static void release_done(eddy_work_t *w, int status)
 {
-    phase_t *p = t->handle.data;
-    p->req.data = p;
-    began_ns = eddy_hrtime();
-    if (!p->async) {
-        /* The loop's thread reads 256 MiB itself: nothing else runs meanwhile. */
-        eddy_fs_read_file(&p->loop, &p->req, p->path, 0, NULL);
-        read_done(p, began_ns);
-    } else if (eddy_fs_read_file(&p->loop, &p->req, p->path, 0, on_read) != 0) {
-        read_done(p, began_ns);
+    free(w->data);
+}
+
+static void answer(job_t *job)
+{
+    route_t *r = job->route;
+    char body[160];
+    r->end_ns = eddy_hrtime();
+    if (job->fs.result < 0) {
+        eddy_fs_strerror(&job->fs, body, sizeof body);
+        eddy_http_res_write_head(job->res, 500);
+    } else {
+        snprintf(body, sizeof body, "%s: read %zu MiB in %.0f ms\n", r->path, job->fs.len >> 20,
+                 (r->end_ns - r->start_ns) / 1e6);
+        eddy_http_res_write_head(job->res, 200);
+    }
+    release_t *rel = malloc(sizeof *rel);
+    if (rel != NULL) {
+        rel->work.data = rel;
+        rel->buf = job->fs.buf;
+        job->fs.buf = NULL;
+        if (eddy_queue_work(&loop, &rel->work, EDDY_WORK_USER, release_work, release_done) != 0) {
+            job->fs.buf = rel->buf;
+            free(rel);
+        }
+    }
+    eddy_fs_req_cleanup(&job->fs);
+    eddy_http_res_end(job->res, body, strlen(body));
+}
+
+static void on_read(eddy_fs_t *fs)
+{
+    answer(eddy_container_of(fs, job_t, fs));
+}
+
+static void on_request(eddy_http_req_t *req, eddy_http_res_t *res)
+{
+    route_t *r = NULL;
+    for (int i = 0; i < 2; i++)
+        if (req->path_len == strlen(routes[i].path) &&
+            memcmp(req->path, routes[i].path, req->path_len) == 0)
+            r = &routes[i];
+    if (r == NULL) {
+        eddy_http_res_write_head(res, 404);
+        eddy_http_res_end(res, "try /sync or /async\n", 20);
+        return;
+    }
+    job_t *job = eddy_http_req_data(req);
+    job->res = res;
+    job->route = r;
+    r->start_ns = eddy_hrtime();
+    r->end_ns = 0;
+    r->gap_ns = 0;
+    r->done = 0;
+    if (!r->async) {
+        eddy_fs_read_file(&loop, &job->fs, file_path, 0, NULL); /* the loop reads: all wait */
+        answer(job);
+    } else if (eddy_fs_read_file(&loop, &job->fs, file_path, 0, on_read) != 0) {
+        answer(job);
     }
 }
 
-static int run_phase(phase_t *p, const char *path, int async, int uring)
+/* ---- the demo's client: one blocking request at a time, from its own thread ---------------- */
+
+typedef struct {
+    int status;
+    double ms;
+    char body[160];
+} result_t;
+
+static result_t results[2];
+
+static void get(int port, const char *path, result_t *out)
 {
-    memset(p, 0, sizeof *p);
-    p->path = path;
-    p->async = async;
-    if (eddy_loop_init(&p->loop) != 0) return -1;
-    eddy_loop_configure(&p->loop, EDDY_LOOP_FS_URING, uring);
-    eddy_timer_t *timers[] = {&p->ticker, &p->start, &p->stop};
-    for (int i = 0; i < 3; i++) {
-        eddy_timer_init(&p->loop, timers[i]);
-        timers[i]->handle.data = p;
-    }
-    eddy_timer_start(&p->ticker, on_tick, 10, 10);
-    eddy_timer_start(&p->start, on_start, 100, 0);
-    eddy_run(&p->loop, EDDY_RUN_DEFAULT);
     uint64_t t0 = eddy_hrtime();
-    free(p->contents);
-    p->free_ns = eddy_hrtime() - t0;
-    if (uring && eddy_fs_uring_active(&p->loop) != 1)
-        p->result = 1; /* no ring here: the phase says so instead of repeating phase 2 */
-    return eddy_loop_close(&p->loop);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    char buf[4096];
+    size_t len = 0;
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+        int n = snprintf(buf, sizeof buf, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                         path);
+        if (write(fd, buf, (size_t)n) == n) {
+            ssize_t got;
+            while (len < sizeof buf - 1 && (got = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+                len += (size_t)got;
+        }
+    }
+    if (fd >= 0) close(fd);
+    buf[len] = '\0';
+    out->ms = (eddy_hrtime() - t0) / 1e6;
+    sscanf(buf, "HTTP/1.1 %d", &out->status);
+    const char *body = strstr(buf, "\r\n\r\n");
+    snprintf(out->body, sizeof out->body, "%s", body ? body + 4 : "");
 }
 
-static int make_file(const char *path, size_t size)
+static void *demo_client(void *arg)
 {
-    /* Real bytes, not a hole, so the read copies real pages: 1 MiB of pattern repeated. */
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int port = *(int *)arg;
+    for (int i = 0; i < 2; i++) {
+        get(port, routes[i].path, &results[i]);
+        usleep(100 * 1000); /* let the ticker tick after the answer */
+    }
+    eddy_async_send(&demo_over);
+    return NULL;
+}
+
+static void on_demo_over(eddy_async_t *a)
+{
+    eddy_close(&a->handle, NULL);
+    eddy_close(&ticker.handle, NULL);
+    eddy_http_server_close(&server, NULL);
+}
+
+/* --serve ends on SIGINT or SIGTERM, so that the temporary file is removed. */
+static eddy_signal_t sigint, sigterm;
+
+static void on_signal(eddy_signal_t *sig, int signum)
+{
+    eddy_close(&sigint.handle, NULL);
+    eddy_close(&sigterm.handle, NULL);
+    eddy_close(&ticker.handle, NULL);
+    eddy_http_server_close(&server, NULL);
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
+
+static int make_file(size_t mib)
+{
+    int fd = mkstemp(file_path);
     if (fd < 0) return -1;
-    size_t chunk = 1u << 20;
-    char *buf = malloc(chunk);
-    for (size_t i = 0; buf && i < chunk; i++)
-        buf[i] = (char)('a' + i % 26);
-    int ok = buf != NULL;
-    for (size_t done = 0; ok && done < size; done += chunk)
-        ok = write(fd, buf, chunk) == (ssize_t)chunk;
-    free(buf);
+    /* Real bytes, not a hole, so the read copies real pages. */
+    static char chunk[1 << 20];
+    memset(chunk, 'x', sizeof chunk);
+    int ok = 1;
+    for (size_t i = 0; ok && i < mib; i++)
+        ok = write(fd, chunk, sizeof chunk) == (ssize_t)sizeof chunk;
     close(fd);
     return ok ? 0 : -1;
 }
 
-static void report(const char *what, const phase_t *p)
-{
-    if (p->result == 1) {
-        printf("  %-34s (io_uring is not available here: skipped)\n", what);
-        return;
-    }
-    printf("  %-34s read %zu MiB in %4.0f ms; ticker's longest gap %6.1f ms (%llu ticks)\n", what,
-           p->len >> 20, p->read_ns / 1e6, p->longest_gap_ns / 1e6, (unsigned long long)p->ticks);
-}
-
 int main(int argc, char **argv)
 {
-    size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 256;
-    if (mib == 0 || mib > 1024) {
-        fprintf(stderr, "usage: read_file [size_mib (1..1024)]\n");
+    int port = 3000;
+    size_t mib = 256;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--serve") == 0)
+            serve_mode = 1;
+        else if (strcmp(argv[i], "--demo") == 0)
+            serve_mode = 0;
+        else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
+            port = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--size-mib") == 0 && i + 1 < argc)
+            mib = strtoul(argv[++i], NULL, 10);
+        else
+            mib = 0;
+    }
+    if (mib == 0 || mib > 4096) {
+        fprintf(stderr, "usage: read_file [--demo | --serve] [--port N] [--size-mib N]\n");
         return 2;
     }
-    char path[] = "/tmp/eddy_read_file_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0 || make_file(path, mib << 20) != 0) {
+    if (make_file(mib) != 0) {
         perror("creating the temporary file");
         return 1;
     }
-    close(fd);
+    eddy_loop_init(&loop);
+    eddy_http_server_opts_t opts;
+    eddy_http_server_opts_init(&opts);
+    opts.request_data_size = sizeof(job_t);
+    eddy_http_server_init(&loop, &server, &opts, on_request);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(serve_mode ? port : 0),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int err = eddy_http_server_listen(&server, (struct sockaddr *)&addr, 0, 128);
+    if (err) {
+        fprintf(stderr, "listen: %s\n", eddy_strerror(err));
+        unlink(file_path);
+        return 1;
+    }
+    port = eddy_http_server_port(&server);
+    eddy_timer_init(&loop, &ticker);
+    last_tick_ns = eddy_hrtime();
+    eddy_timer_start(&ticker, on_tick, 10, 10);
+    pthread_t client;
+    if (serve_mode) {
+        printf("serving a %zu MiB file on http://127.0.0.1:%d/sync and /async\n", mib, port);
+        fflush(stdout);
+        eddy_signal_init(&loop, &sigint);
+        eddy_signal_init(&loop, &sigterm);
+        eddy_signal_start(&sigint, on_signal, SIGINT);
+        eddy_signal_start(&sigterm, on_signal, SIGTERM);
+    } else {
+        eddy_async_init(&loop, &demo_over, on_demo_over);
+        pthread_create(&client, NULL, demo_client, &port);
+    }
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    if (!serve_mode) pthread_join(client, NULL);
+    unlink(file_path);
+    int failed = eddy_loop_close(&loop) != 0;
+    if (serve_mode) return failed;
 
-    printf("Reading a %zu MiB file whole while a 10 ms ticker runs on the loop:\n", mib);
-    phase_t *sync = malloc(sizeof *sync), *pool = malloc(sizeof *pool);
-    phase_t *uring = malloc(sizeof *uring);
-    int err = run_phase(sync, path, 0, 0);
-    err |= run_phase(pool, path, 1, 0);
-    err |= run_phase(uring, path, 1, 1);
-    unlink(path);
-    report("1. readFileSync (NULL callback):", sync);
-    report("2. readFile on the pool:", pool);
-    report("3. readFile through io_uring:", uring);
-    printf("\nThe synchronous read held the loop for %.0f ms: every tick (every other client)\n"
-           "waited that long. The asynchronous reads took about as long, but in the kitchen:\n"
-           "the waiter kept ticking every ~10 ms. Never call a NULL-callback fs function from a\n"
-           "loop that serves anyone; and stream big files instead of reading them whole, since\n"
-           "each whole read holds %zu MiB of memory until it is freed (and freeing it took\n"
-           "%.0f ms of the loop's time here).\n",
-           sync->read_ns / 1e6, mib, pool->free_ns / 1e6);
-    int failed = err || sync->result < 0 || pool->result < 0 || uring->result < 0;
-    free(sync);
-    free(pool);
-    free(uring);
-    return failed ? 1 : 0;
+    printf("A %zu MiB file read whole per request, while a 10 ms ticker runs on the loop:\n", mib);
+    for (int i = 0; i < 2; i++) {
+        printf("  GET %-6s %d in %4.0f ms; ticker's longest gap meanwhile %6.1f ms  (%s)\n",
+               routes[i].path, results[i].status, results[i].ms, routes[i].gap_ns / 1e6,
+               routes[i].async ? "read on the pool" : "read on the loop");
+        failed |= results[i].status != 200;
+    }
+    printf("The synchronous read held the loop for the whole read: every tick, and every other\n"
+           "client, waited that long. The asynchronous read took about as long, but in the\n"
+           "kitchen: the waiter kept ticking. Never call a NULL-callback fs function from a loop\n"
+           "that serves anyone (and stream big files instead of reading them whole).\n");
+    return failed;
 }

@@ -1,7 +1,8 @@
 /* The fs module: every operation synchronously (NULL callback) and asynchronously, on the pool
  * and again through io_uring, with success and error paths and Node's error messages; whole
- * files (64 MiB, size limits, /proc), cancellation, descriptor leaks, a full disk. Each case
- * works in its own directory under /tmp and removes it. */
+ * files (64 MiB, size limits, /proc), cancellation, descriptor leaks, a full disk, and the
+ * fallback to the pool when the ring cannot be set up. Each case works in its own directory
+ * under /tmp and removes it. */
 #include "harness.h"
 
 #include <fcntl.h>
@@ -896,6 +897,41 @@ static void t_uring_usage(void)
     teardown();
 }
 
+/* A ring that cannot be set up (forced with EDDY_FS_URING_DISABLE=1, as a seccomp filter or
+ * kernel.io_uring_disabled would refuse it) leaves the loop serving every fs request through the
+ * pool: the same bodies pass, the pool completes them, the ring completes none, and the failure
+ * is remembered and reported. */
+static void t_uring_setup_fails(void)
+{
+    CHECK(setenv("EDDY_FS_URING_DISABLE", "1", 1) == 0);
+    make_dir();
+    CHECK(eddy_loop_init(&loop) == 0);
+    CHECK(eddy_loop_configure(&loop, EDDY_LOOP_FS_URING, 1) == 0);
+    warm_up();
+    int active = eddy_fs_uring_active(&loop);
+    /* -EPERM from the hook; -ENOSYS if the library was built without liburing. */
+    CHECK(active == -EPERM || active == -ENOSYS);
+    if (active == -ENOSYS) printf("(built without liburing: no ring to refuse)\n");
+    int fds = test_open_fds();
+    eddy_pool_stats_t before, after;
+    CHECK_EQ(eddy_pool_stats(&before), 0);
+    async_mode = 1;
+    body_open_close();
+    body_read_write();
+    body_stat();
+    body_whole_files();
+    CHECK_EQ(eddy_pool_stats(&after), 0);
+    printf("pool completed %llu fs requests\n",
+           (unsigned long long)(after.completed - before.completed));
+    CHECK(after.completed >= before.completed + 20);
+    CHECK_EQ(eddy_fs_uring_completed(&loop), 0);
+    CHECK_EQ(eddy_fs_uring_active(&loop), active);
+    CHECK_EQ(test_open_fds(), fds);
+    CHECK(eddy_loop_close(&loop) == 0);
+    remove_dir();
+    CHECK(unsetenv("EDDY_FS_URING_DISABLE") == 0);
+}
+
 /* Calls that cannot start say so and never call back; synchronous calls need no loop. */
 static void t_bad_calls(void)
 {
@@ -949,6 +985,7 @@ const test_case_t test_cases[] = {
     {"fd_leak", t_fd_leak},
     {"fd_leak_uring", t_fd_leak_uring},
     {"uring_usage", t_uring_usage},
+    {"uring_setup_fails", t_uring_setup_fails},
     {"bad_calls", t_bad_calls},
     {NULL, NULL},
 };

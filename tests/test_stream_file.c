@@ -1,17 +1,22 @@
 /* File streams and pipes: whole files and byte ranges, errors (-ENOENT through a pipe), copies
- * file to file, file to socket, socket to file, through a transform, backpressure of writers,
- * closing with work in flight, and flat memory for a large file sent to a slow reader.
- * Loopback only; each case bounds its time with alarm(). */
+ * file to file, file to socket, socket to file, through a transform, backpressure of writers
+ * and of pipes into a held destination (file and socket sources), the writer's start offset,
+ * streams on a given descriptor, the transform's pool class, closing with work in flight, flat
+ * memory for a large file sent to a slow reader, and fairness: a fast download moves at most
+ * one write budget per loop phase. Loopback only; each case bounds its time with alarm(). */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "eddy.h"
 #include "harness.h"
+#include "stream/stream_internal.h" /* EDDY__WRITE_BUDGET, the fairness bound under test */
 
 static eddy_loop_t loop;
 static char dir[64];
@@ -641,6 +646,643 @@ static void file_to_slow_socket_rss(void)
     end();
 }
 
+/* ---- backpressure into a destination that is held ----------------------------------------- */
+
+/* The destination is a file write stream on the write end of a pipe(2) that nobody reads
+ * until `release`: its pool thread blocks in write(2) once the pipe is full, as a slow disk
+ * would, so the destination stays above its mark for as long as the test likes. While held,
+ * what the pipe took from its source is bounded, whatever the timing: the pipe buffer, plus
+ * the destination's queue, which may pass its mark by at most the one chunk that crossed it
+ * (the chunk in the pool's write is still counted in that queue). */
+typedef struct {
+    int fd;
+    sem_t go;
+    uint64_t hash, bytes;
+} fifo_reader_t;
+
+static void *fifo_reader_main(void *arg)
+{
+    fifo_reader_t *r = arg;
+    while (sem_wait(&r->go) != 0)
+        CHECK(errno == EINTR);
+    static char buf[65536];
+    r->hash = FNV_INIT;
+    ssize_t n;
+    while ((n = read(r->fd, buf, sizeof buf)) > 0) {
+        r->hash = fnv(r->hash, buf, (size_t)n);
+        r->bytes += (uint64_t)n;
+    }
+    CHECK(n == 0);
+    close(r->fd);
+    return NULL;
+}
+
+static struct {
+    eddy_pipe_t *pipe;
+    eddy_stream_t *dst;
+    fifo_reader_t *reader;
+    uint64_t queue_bound;  /* the destination's mark plus one chunk */
+    uint64_t read_bound;   /* what the pipe may take from its source while held */
+    uint64_t max_queue, held_bytes, last_bytes;
+    int stable, released;
+    uint64_t deadline_ms;
+    eddy_prepare_t prepare;
+    eddy_check_t check;
+    eddy_timer_t timer;
+} hold;
+
+static void hold_check(void)
+{
+    uint64_t q = eddy_stream_write_queue_size(hold.dst);
+    if (q > hold.max_queue) hold.max_queue = q;
+    CHECK(q <= hold.queue_bound);
+    if (!hold.released) {
+        CHECK(hold.pipe->bytes <= hold.read_bound);
+        hold.held_bytes = hold.pipe->bytes;
+    }
+}
+
+static void hold_hook(eddy_prepare_t *h)
+{
+    hold_check();
+}
+
+/* Every 2 ms: once the destination is at its mark and the source has not advanced for 20 ms,
+ * the hold has done what it can show; let the reader go. */
+static void hold_tick(eddy_timer_t *t)
+{
+    hold_check();
+    if (hold.released) return;
+    CHECK(eddy_now(&loop) < hold.deadline_ms);
+    uint64_t bytes = hold.pipe->bytes;
+    bool full = eddy_stream_write_queue_size(hold.dst) >= eddy_stream_get_high_water_mark(hold.dst);
+    hold.stable = full && bytes == hold.last_bytes ? hold.stable + 1 : 0;
+    hold.last_bytes = bytes;
+    if (hold.stable >= 10) {
+        hold.released = 1;
+        CHECK(sem_post(&hold.reader->go) == 0);
+    }
+}
+
+static void hold_done(eddy_pipe_t *p, int status)
+{
+    hold_check();
+    pipe_done(p, status);
+    eddy_close(&hold.prepare.handle, on_closed);
+    eddy_close(&hold.check.handle, on_closed);
+    eddy_close(&hold.timer.handle, on_closed);
+}
+
+/* Opens the held destination on a new pipe(2) and starts the hooks; r->fd is the read end.
+ * r->go must be initialised already (the reader thread may be waiting on it). */
+static void hold_begin(eddy_file_stream_t *dst, fifo_reader_t *r, uint64_t src_chunk)
+{
+    int fds[2];
+    CHECK(pipe2(fds, O_CLOEXEC) == 0);
+    int fifo_cap = fcntl(fds[1], F_GETPIPE_SZ);
+    CHECK(fifo_cap > 0);
+    r->fd = fds[0]; /* read by the reader only after r->go, which is posted later */
+    CHECK(eddy_file_write_stream_open_fd(&loop, dst, fds[1], NULL) == 0);
+    memset(&hold, 0, sizeof hold);
+    hold.dst = &dst->stream;
+    hold.reader = r;
+    hold.queue_bound = eddy_stream_get_high_water_mark(&dst->stream) + src_chunk;
+    hold.read_bound = (uint64_t)fifo_cap + hold.queue_bound;
+    hold.deadline_ms = eddy_now(&loop) + 20000;
+    CHECK(eddy_prepare_init(&loop, &hold.prepare) == 0);
+    CHECK(eddy_check_init(&loop, &hold.check) == 0);
+    CHECK(eddy_prepare_start(&hold.prepare, hold_hook) == 0);
+    CHECK(eddy_check_start(&hold.check, hold_hook) == 0);
+    CHECK(eddy_timer_init(&loop, &hold.timer) == 0);
+    CHECK(eddy_timer_start(&hold.timer, hold_tick, 2, 2) == 0);
+}
+
+static void hold_report(const char *what, uint64_t size)
+{
+    printf("%s: held at %llu bytes read (bound %llu), largest destination queue %llu (bound "
+           "%llu), then %llu bytes whole\n",
+           what, (unsigned long long)hold.held_bytes, (unsigned long long)hold.read_bound,
+           (unsigned long long)hold.max_queue, (unsigned long long)hold.queue_bound,
+           (unsigned long long)size);
+    CHECK(hold.released);
+    CHECK(hold.held_bytes < size); /* the hold really held */
+    CHECK(hold.max_queue >= eddy_stream_get_high_water_mark(hold.dst) / 2);
+}
+
+static void file_to_held_file_backpressure(void)
+{
+    begin();
+    char src[128];
+    uint64_t size = 8u << 20;
+    uint64_t h = make_file("src", size, src, sizeof src);
+    eddy_file_stream_t in, out;
+    static fifo_reader_t r;
+    memset(&r, 0, sizeof r);
+    CHECK(sem_init(&r.go, 0, 0) == 0);
+    hold_begin(&out, &r, 64 * 1024);
+    CHECK(eddy_file_read_stream_open(&loop, &in, src, NULL) == 0);
+    eddy_pipe_t p;
+    hold.pipe = &p;
+    CHECK(eddy_stream_pipe(&p, &in.stream, &out.stream, 0, hold_done) == 0);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, fifo_reader_main, &r) == 0);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    CHECK_EQ(pipe_status, 0);
+    CHECK_EQ(closed, 5);
+    CHECK_EQ(r.bytes, size);
+    CHECK(r.hash == h);
+    hold_report("file -> held file", size);
+    sem_destroy(&r.go);
+    end();
+}
+
+static fifo_reader_t sock_reader;
+static eddy_pipe_t sock_pipe;
+
+static void receive_to_held_file_now(void)
+{
+    hold_begin(&file, &sock_reader, EDDY__READ_BUF_SIZE);
+    hold.pipe = &sock_pipe;
+    CHECK(eddy_stream_pipe(&sock_pipe, &conn.stream, &file.stream, 0, hold_done) == 0);
+}
+
+static void socket_to_held_file_backpressure(void)
+{
+    begin();
+    uint64_t size = 8u << 20;
+    listen_once(receive_to_held_file_now);
+    client_t c = {.port = port, .send_size = size};
+    CHECK(sem_init(&sock_reader.go, 0, 0) == 0);
+    pthread_t th, rth;
+    CHECK(pthread_create(&th, NULL, client_main, &c) == 0);
+    CHECK(pthread_create(&rth, NULL, fifo_reader_main, &sock_reader) == 0);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    pthread_join(rth, NULL);
+    CHECK_EQ(pipe_status, 0);
+    CHECK_EQ(closed, 6); /* listener, connection, file, and the three hooks */
+    CHECK_EQ(sock_reader.bytes, size);
+    char ref[128];
+    CHECK(sock_reader.hash == make_file("ref", size, ref, sizeof ref));
+    hold_report("socket -> held file", size);
+    sem_destroy(&sock_reader.go);
+    end();
+}
+
+/* ---- transforms run in the class asked for --------------------------------------------------- */
+
+typedef struct {
+    pthread_t loop_thread;
+    eddy_work_class want;
+    atomic_int calls, off_loop, in_class;
+} class_probe_t;
+
+/* Copies input to output, and notes where it ran: not on the loop's thread, and inside a pool
+ * thread counted as running the expected class (nothing else in this case uses that class). */
+static int probe_fn(void *state, eddy_transform_io_t *io)
+{
+    class_probe_t *p = state;
+    atomic_fetch_add(&p->calls, 1);
+    if (!pthread_equal(pthread_self(), p->loop_thread)) atomic_fetch_add(&p->off_loop, 1);
+    eddy_pool_stats_t st;
+    if (eddy_pool_stats(&st) == 0 && st.running[p->want] >= 1) atomic_fetch_add(&p->in_class, 1);
+    size_t n = io->in_len < io->out_len ? io->in_len : io->out_len;
+    memcpy(io->out, io->in, n);
+    io->in_used = io->out_used = n;
+    return io->end && n == io->in_len ? EDDY_TRANSFORM_DONE : 0;
+}
+
+static void probe_class(eddy_work_class opt, eddy_work_class want)
+{
+    static class_probe_t p;
+    memset(&p, 0, sizeof p);
+    p.loop_thread = pthread_self();
+    p.want = want;
+    eddy_transform_opts_t o = {.work_class = opt, .input_max = 1000};
+    CHECK(eddy_transform_init(&loop, &xform, probe_fn, &p, NULL, &o) == 0);
+    static char data[5000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (char)pattern(i);
+    eddy_write_t w;
+    eddy_shutdown_t sh;
+    eddy_buf_t b = eddy_buf_init(data, sizeof data);
+    CHECK(eddy_stream_write(&w, &xform.stream, &b, 1, NULL) >= 0);
+    CHECK(eddy_stream_shutdown(&sh, &xform.stream, NULL) == 0);
+    collect_reset();
+    closed = 0;
+    CHECK(eddy_stream_read_start(&xform.stream, NULL, collect_read) == 0);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(closed, 1);
+    CHECK_EQ(got.eof, 1);
+    CHECK_EQ(got.bytes, sizeof data);
+    CHECK(got.hash == fnv(FNV_INIT, data, sizeof data));
+    int calls = atomic_load(&p.calls);
+    CHECK(calls >= 5); /* 5000 bytes, 1000 per call */
+    CHECK_EQ(atomic_load(&p.off_loop), calls);
+    CHECK_EQ(atomic_load(&p.in_class), calls);
+}
+
+/* work_class 0 is the default (CPU), as every zero option; EDDY_WORK_FS, which is also 0, is
+ * asked for with EDDY_TRANSFORM_WORK_FS; other classes as themselves; others refused. */
+static void transform_work_class(void)
+{
+    begin();
+    probe_class(0, EDDY_WORK_CPU);
+    probe_class(EDDY_TRANSFORM_WORK_FS, EDDY_WORK_FS);
+    probe_class(EDDY_WORK_USER, EDDY_WORK_USER);
+    probe_class(EDDY_WORK_CPU, EDDY_WORK_CPU);
+    eddy_transform_opts_t bad = {.work_class = (eddy_work_class)EDDY_WORK_CLASSES};
+    CHECK_EQ(eddy_transform_init(&loop, &xform, probe_fn, NULL, NULL, &bad), -EINVAL);
+    end();
+}
+
+/* ---- the writer's start, and streams on a descriptor ---------------------------------------- */
+
+static void write_all(eddy_file_stream_t *out, const char *data, size_t len)
+{
+    eddy_write_t w;
+    eddy_shutdown_t sh;
+    eddy_buf_t b = eddy_buf_init((void *)data, len);
+    write_count = 0;
+    CHECK(eddy_stream_write(&w, &out->stream, &b, 1, record_write) >= 0);
+    CHECK(eddy_stream_shutdown(&sh, &out->stream, record_shutdown) == 0);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(closed, 1);
+    CHECK_EQ(write_count, 2);
+    CHECK_EQ(write_statuses[0], 0);
+    CHECK_EQ(write_statuses[1], 0);
+}
+
+/* `start` places a writer's bytes at that offset (pwrite), by path and by descriptor; the rest
+ * of the file is left alone, and a given descriptor's own offset does not move. */
+static void write_start_positional(void)
+{
+    begin();
+    char path[128];
+    uint64_t size = 200000;
+    make_file("p", size, path, sizeof path);
+    static char mine[70000]; /* more than one 64 KiB chunk */
+    for (size_t i = 0; i < sizeof mine; i++)
+        mine[i] = (char)~pattern(i);
+    eddy_file_stream_opts_t o;
+    eddy_file_stream_opts_init(&o);
+    o.flags = O_WRONLY; /* no O_TRUNC: write into the middle */
+    o.start = 5000;
+    eddy_file_stream_t out;
+    CHECK(eddy_file_write_stream_open(&loop, &out, path, &o) == 0);
+    write_all(&out, mine, sizeof mine);
+    CHECK_EQ(eddy_file_stream_bytes(&out), sizeof mine);
+    /* The same bytes again, through a descriptor, at 150000 (past the first range). */
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    o.start = 150000;
+    o.auto_close = 0;
+    CHECK(eddy_file_write_stream_open_fd(&loop, &out, fd, &o) == 0);
+    write_all(&out, mine, 10000);
+    CHECK_EQ(lseek(fd, 0, SEEK_CUR), 0);
+    CHECK(fcntl(fd, F_GETFD) >= 0); /* auto_close 0: still ours */
+    close(fd);
+    /* Expected: the pattern, with mine at 5000 and its first 10000 bytes at 150000. */
+    static char want[200000];
+    for (size_t i = 0; i < size; i++)
+        want[i] = (char)pattern(i);
+    memcpy(want + 5000, mine, sizeof mine);
+    memcpy(want + 150000, mine, 10000);
+    uint64_t got_size;
+    CHECK(hash_file(path, &got_size) == fnv(FNV_INIT, want, size));
+    CHECK_EQ(got_size, size);
+    end();
+}
+
+/* A reader on a descriptor: pread over the range without moving the descriptor's offset (and
+ * auto_close 0 leaves it open), the whole file from -1, auto_close 1 closes it, and a pipe(2),
+ * which cannot seek, is read with read(2). */
+static void read_stream_open_fd(void)
+{
+    begin();
+    char path[128];
+    uint64_t size = 300000;
+    uint64_t h = make_file("fd", size, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    eddy_file_stream_opts_t o;
+    eddy_file_stream_opts_init(&o);
+    o.start = 1000;
+    o.end = 70999;
+    o.auto_close = 0;
+    eddy_file_stream_t fs;
+    collect_reset();
+    CHECK(eddy_file_read_stream_open_fd(&loop, &fs, fd, &o) == 0);
+    CHECK(eddy_stream_read_start(&fs.stream, NULL, collect_read) == 0);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(closed, 1);
+    CHECK_EQ(got.eof, 1);
+    CHECK_EQ(got.bytes, 70000);
+    CHECK(got.hash == range_hash(1000, 70999));
+    CHECK_EQ(lseek(fd, 0, SEEK_CUR), 0);
+    CHECK(fcntl(fd, F_GETFD) >= 0);
+
+    eddy_file_stream_opts_init(&o); /* start -1: from 0; auto_close 1 */
+    collect_reset();
+    CHECK(eddy_file_read_stream_open_fd(&loop, &fs, fd, &o) == 0);
+    CHECK(eddy_stream_read_start(&fs.stream, NULL, collect_read) == 0);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(got.eof, 1);
+    CHECK_EQ(got.bytes, size);
+    CHECK(got.hash == h);
+    CHECK(fcntl(fd, F_GETFD) == -1 && errno == EBADF);
+
+    int fds[2];
+    CHECK(pipe2(fds, O_CLOEXEC) == 0);
+    static char data[50000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (char)pattern(i);
+    CHECK(write(fds[1], data, sizeof data) == (ssize_t)sizeof data); /* fits the pipe */
+    close(fds[1]);
+    collect_reset();
+    CHECK(eddy_file_read_stream_open_fd(&loop, &fs, fds[0], NULL) == 0);
+    CHECK(eddy_stream_read_start(&fs.stream, NULL, collect_read) == 0);
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    CHECK_EQ(got.err, 0);
+    CHECK_EQ(got.eof, 1);
+    CHECK_EQ(got.bytes, sizeof data);
+    CHECK(got.hash == fnv(FNV_INIT, data, sizeof data));
+    end();
+}
+
+/* ---- fairness: one fast download does not hold the loop ------------------------------------ */
+
+/* A word-at-a-time FNV variant, so a reader on loopback keeps up with sendfile (a byte-wise
+ * hash would make the reader the bottleneck and the socket would rarely stay writable). Words
+ * are taken in stream order whatever the read sizes: a split word waits in `carry`. */
+typedef struct {
+    uint64_t h, bytes;
+    unsigned char carry[8];
+    size_t ncarry;
+} whash_t;
+
+static void whash_init(whash_t *w)
+{
+    memset(w, 0, sizeof *w);
+    w->h = FNV_INIT;
+}
+
+static void whash_word(whash_t *w, const unsigned char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    w->h = (w->h ^ x) * 1099511628211ull;
+}
+
+static void whash(whash_t *w, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    w->bytes += n;
+    while (n > 0 && w->ncarry > 0) {
+        w->carry[w->ncarry++] = *p++;
+        n--;
+        if (w->ncarry == 8) {
+            whash_word(w, w->carry);
+            w->ncarry = 0;
+        }
+    }
+    for (; n >= 8; p += 8, n -= 8)
+        whash_word(w, p);
+    if (n > 0) {
+        memcpy(w->carry, p, n);
+        w->ncarry = n;
+    }
+}
+
+static uint64_t whash_end(whash_t *w)
+{
+    return fnv(w->h, w->carry, w->ncarry);
+}
+
+typedef struct {
+    int port;
+    whash_t hash;
+} fast_client_t;
+
+/* Reads as fast as it can until EOF, hashing as it goes. */
+static void *fast_client_main(void *arg)
+{
+    fast_client_t *c = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    size_t cap = 1u << 20;
+    char *buf = malloc(cap);
+    CHECK(buf != NULL);
+    whash_init(&c->hash);
+    ssize_t n;
+    while ((n = read(fd, buf, cap)) > 0)
+        whash(&c->hash, buf, (size_t)n);
+    CHECK(n == 0);
+    free(buf);
+    close(fd);
+    return NULL;
+}
+
+/* What the loop moved between consecutive phase hooks: the prepare hook runs just before the
+ * poll phase and the check hook just after it, so each step covers either one poll phase or
+ * one run of timers + pending. The library promises at most one write budget per stream in
+ * either (a flush that spends it continues from the next pending phase), so with one stream
+ * sending, no step may exceed EDDY__WRITE_BUDGET, however fast the reader and whatever the
+ * machine's load: a byte bound, where a time bound would measure the scheduler. */
+static eddy_prepare_t fair_prepare;
+static eddy_check_t fair_check;
+static eddy_timer_t fair_ticker;
+static uint64_t fair_total, fair_last, fair_max_step, fair_steps, fair_full_steps;
+static int fair_on;
+static uint64_t tick_last_ns, tick_max_gap_ns, ticks;
+
+static void fair_sample(void)
+{
+    if (!fair_on) return;
+    uint64_t sent = fair_total - eddy_stream_write_queue_size(&conn.stream);
+    uint64_t step = sent - fair_last;
+    fair_last = sent;
+    if (step > fair_max_step) fair_max_step = step;
+    if (step > 0) fair_steps++;
+    if (step == EDDY__WRITE_BUDGET) fair_full_steps++;
+}
+
+static void fair_hook(eddy_prepare_t *h)
+{
+    fair_sample();
+}
+
+/* The timer only reports: its longest gap is printed, not asserted (see fair_sample). */
+static void fair_tick(eddy_timer_t *t)
+{
+    uint64_t now = eddy_hrtime();
+    if (tick_last_ns && now - tick_last_ns > tick_max_gap_ns) tick_max_gap_ns = now - tick_last_ns;
+    tick_last_ns = now;
+    ticks++;
+}
+
+static void fair_begin(uint64_t total)
+{
+    CHECK(eddy_prepare_init(&loop, &fair_prepare) == 0);
+    CHECK(eddy_check_init(&loop, &fair_check) == 0);
+    CHECK(eddy_prepare_start(&fair_prepare, fair_hook) == 0);
+    CHECK(eddy_check_start(&fair_check, fair_hook) == 0);
+    CHECK(eddy_timer_init(&loop, &fair_ticker) == 0);
+    CHECK(eddy_timer_start(&fair_ticker, fair_tick, 1, 1) == 0);
+    fair_total = total;
+    fair_last = 0;
+    fair_on = 1;
+}
+
+/* The transfer is over: the last step is counted, then everything closes (EOF for the reader). */
+static void fair_end(void)
+{
+    fair_sample();
+    fair_on = 0;
+    CHECK_EQ(fair_last, fair_total);
+    eddy_close(&fair_prepare.handle, on_closed);
+    eddy_close(&fair_check.handle, on_closed);
+    eddy_close(&fair_ticker.handle, on_closed);
+    eddy_close(&conn.stream.handle, on_closed);
+}
+
+static void fair_report(const char *what)
+{
+    printf("%s: %llu MiB in %llu steps (%llu of a whole budget), largest step %llu KiB (budget "
+           "%u KiB); %llu ticks of a 1 ms timer, longest gap %.1f ms\n",
+           what, (unsigned long long)(fair_total >> 20), (unsigned long long)fair_steps,
+           (unsigned long long)fair_full_steps, (unsigned long long)(fair_max_step >> 10),
+           EDDY__WRITE_BUDGET >> 10, (unsigned long long)ticks, tick_max_gap_ns / 1e6);
+    CHECK(fair_max_step <= EDDY__WRITE_BUDGET);
+    CHECK(fair_steps >= fair_total / EDDY__WRITE_BUDGET);
+}
+
+static eddy_sendfile_t fair_sf;
+static int fair_fd = -1, fair_status = 1;
+
+static void fair_sendfile_done(eddy_sendfile_t *req, int status)
+{
+    fair_status = status;
+    fair_end();
+}
+
+static void sendfile_now(void)
+{
+    fair_fd = open(file_path, O_RDONLY | O_CLOEXEC);
+    CHECK(fair_fd >= 0);
+    fair_begin(fair_total);
+    int r = eddy_stream_sendfile(&fair_sf, &conn.stream, fair_fd, 0, fair_total,
+                                 fair_sendfile_done);
+    CHECK(r >= 0);
+}
+
+/* Writes `size` bytes of the pattern to a new file; returns their word hash. */
+static uint64_t make_whash_file(const char *name, uint64_t size, char *path, size_t cap)
+{
+    path_of(path, cap, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0);
+    size_t block = 1u << 20;
+    char *buf = malloc(block);
+    CHECK(buf != NULL);
+    whash_t w;
+    whash_init(&w);
+    for (uint64_t off = 0; off < size;) {
+        size_t n = size - off < block ? (size_t)(size - off) : block;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (char)pattern(off + i);
+        CHECK(write(fd, buf, n) == (ssize_t)n);
+        whash(&w, buf, n);
+        off += n;
+    }
+    free(buf);
+    close(fd);
+    return whash_end(&w);
+}
+
+/* A large file to a reader as fast as loopback allows: sendfile is cut into budget-sized turns
+ * (one sendfile used to move hundreds of MiB and hold the loop for 50-100 ms), the loop runs
+ * its other phases between them, and the file still arrives whole and in order. */
+static void sendfile_yields_to_loop(void)
+{
+    begin();
+    fair_total = (128u << 20) >> TEST_SIZE_SHIFT;
+    uint64_t h = make_whash_file("big", fair_total, file_path, sizeof file_path);
+    listen_once(sendfile_now);
+    fast_client_t c = {.port = port};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, fast_client_main, &c) == 0);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    close(fair_fd);
+    CHECK_EQ(fair_status, 0);
+    CHECK_EQ(closed, 5); /* listener, prepare, check, ticker, connection */
+    CHECK_EQ(c.hash.bytes, fair_total);
+    CHECK(whash_end(&c.hash) == h);
+    fair_report("sendfile");
+    end();
+}
+
+/* The same for a big write queue: one write of many buffers (what a proxy or a cache hands
+ * over) goes out in budget-sized turns too, from the fast path's first send on. */
+static eddy_write_t fair_write;
+static char *fair_data;
+static int fair_write_status = 1;
+
+static void fair_write_done(eddy_write_t *req, int status)
+{
+    fair_write_status = status;
+    fair_end();
+}
+
+static void write_big_now(void)
+{
+    enum { NBUFS = 128 };
+    eddy_buf_t bufs[NBUFS];
+    size_t each = fair_total / NBUFS;
+    for (int i = 0; i < NBUFS; i++)
+        bufs[i] = eddy_buf_init(fair_data + (size_t)i * each, each);
+    fair_begin(fair_total);
+    int r = eddy_stream_write(&fair_write, &conn.stream, bufs, NBUFS, fair_write_done);
+    CHECK_EQ(r, EDDY_STREAM_FULL); /* far above the mark: the caller is told to wait */
+}
+
+static void write_queue_yields_to_loop(void)
+{
+    begin();
+    fair_total = (64u << 20) >> TEST_SIZE_SHIFT;
+    fair_data = malloc(fair_total);
+    CHECK(fair_data != NULL);
+    for (uint64_t i = 0; i < fair_total; i++)
+        fair_data[i] = (char)pattern(i);
+    whash_t w;
+    whash_init(&w);
+    whash(&w, fair_data, fair_total);
+    listen_once(write_big_now);
+    fast_client_t c = {.port = port};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, fast_client_main, &c) == 0);
+    closed = 0;
+    eddy_run(&loop, EDDY_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    CHECK_EQ(fair_write_status, 0);
+    CHECK_EQ(closed, 5);
+    CHECK_EQ(c.hash.bytes, fair_total);
+    CHECK(whash_end(&c.hash) == whash_end(&w));
+    fair_report("writev queue");
+    free(fair_data);
+    end();
+}
+
 const test_case_t test_cases[] = {
     {"read_whole_file", read_whole_file},
     {"read_ranges", read_ranges},
@@ -655,5 +1297,12 @@ const test_case_t test_cases[] = {
     {"socket_to_file", socket_to_file},
     {"file_transform_socket", file_transform_socket},
     {"file_to_slow_socket_rss", file_to_slow_socket_rss},
+    {"file_to_held_file_backpressure", file_to_held_file_backpressure},
+    {"socket_to_held_file_backpressure", socket_to_held_file_backpressure},
+    {"transform_work_class", transform_work_class},
+    {"write_start_positional", write_start_positional},
+    {"read_stream_open_fd", read_stream_open_fd},
+    {"sendfile_yields_to_loop", sendfile_yields_to_loop},
+    {"write_queue_yields_to_loop", write_queue_yields_to_loop},
     {NULL, NULL},
 };

@@ -40,12 +40,19 @@ typedef int (*eddy_transform_fn)(void *state, eddy_transform_io_t *io);
 /** Frees a transform's state (on the loop's thread, once no call is in flight). */
 typedef void (*eddy_transform_free_fn)(void *state);
 
+/** work_class value that runs the function in class EDDY_WORK_FS. EDDY_WORK_FS itself is 0,
+ * which in eddy_transform_opts_t means "the default" (EDDY_WORK_CPU), as every zero field does;
+ * this distinct value says "FS" explicitly. */
+#define EDDY_TRANSFORM_WORK_FS ((eddy_work_class)0x100)
+
 /** Options of a transform; zero values take the defaults. */
 typedef struct {
     size_t chunk_size;          /**< output buffer, the size of chunks read (64 KiB) */
     size_t input_max;           /**< input bytes per call (64 KiB) */
     size_t high_water_mark;     /**< the writable side's mark (EDDY_STREAM_HWM_DEFAULT) */
-    eddy_work_class work_class; /**< the pool class the function runs in (EDDY_WORK_CPU) */
+    eddy_work_class work_class; /**< the pool class the function runs in: 0 for the default
+                                     (EDDY_WORK_CPU), EDDY_WORK_DNS, EDDY_WORK_CPU,
+                                     EDDY_WORK_USER, or EDDY_TRANSFORM_WORK_FS for class FS */
 } eddy_transform_opts_t;
 
 /** A transform stream; the caller owns the memory (embed it). */

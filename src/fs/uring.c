@@ -10,7 +10,8 @@
  * The ring does open, close, read, write, stat/fstat/lstat (statx) and fsync/fdatasync, and
  * read_file as a chain of those; the rest always go to the pool, as does everything when the
  * kernel refuses the ring (a seccomp filter, an old kernel, io_uring_disabled), which is
- * remembered per loop and reported by eddy_fs_uring_active.
+ * remembered per loop and reported by eddy_fs_uring_active. EDDY_FS_URING_DISABLE=1 makes the
+ * setup fail on purpose (-EPERM), for tests of that fallback.
  *
  * Reads the page cache can satisfy complete inside io_uring_enter, on the loop's thread. That
  * is the point for small reads (no thread hop) and the wrong thing for large ones (the copy
@@ -86,8 +87,18 @@ static uint64_t probe_ops(struct io_uring *ring)
     return ops;
 }
 
+/* A test hook: EDDY_FS_URING_DISABLE=1 in the environment makes every ring setup fail with
+ * -EPERM, as kernel.io_uring_disabled or a seccomp filter would, so that the fallback to the pool
+ * can be tested on a machine where io_uring works (docs/fs.md). */
+static bool uring_disabled_by_env(void)
+{
+    const char *v = getenv("EDDY_FS_URING_DISABLE");
+    return v != NULL && strcmp(v, "1") == 0;
+}
+
 static int uring_setup(eddy_loop_t *loop, fs_uring_t *u)
 {
+    if (uring_disabled_by_env()) return -EPERM;
     struct io_uring_params params;
     memset(&params, 0, sizeof params);
     int err = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &params);

@@ -10,7 +10,12 @@
  * Edge-triggered reads: the descriptor is registered once, with EPOLLIN, on the first
  * read_start (or connect, or first partial write) and never modified for reading again.
  * read_stop costs no syscall; an edge that arrives while stopped is remembered
- * (EDDY__S_READABLE) and read_start replays it from the pending phase. */
+ * (EDDY__S_READABLE) and read_start replays it from the pending phase.
+ *
+ * Fairness: reads take at most READS_PER_EVENT buffers and a flush sends at most
+ * EDDY__WRITE_BUDGET bytes (each sendfile or sendmsg at most EDDY__SEND_MAX) per turn; what is
+ * left continues from the next pending phase (EDDY__S_READ_DEFER, EDDY__S_WRITE_DEFER),
+ * because edge-triggered epoll reports neither again. */
 #include "stream/stream_internal.h"
 
 #include <limits.h>
@@ -36,6 +41,8 @@ _Static_assert(sizeof(eddy_tcp_t) == 160, "eddy_tcp_t grew");
 /* Reads per readiness event before yielding to other descriptors (the rest comes from the
  * pending phase, which edge-triggering would otherwise never report again). */
 #define READS_PER_EVENT 32
+/* send_file's answer when the flush's budget is spent and bytes are left. */
+#define FLUSH_YIELD 1
 
 static void stream_io(eddy_loop_t *loop, eddy_io_t *io, unsigned revents);
 static void stream_pending(eddy_loop_t *loop, eddy_pending_t *p);
@@ -300,7 +307,7 @@ static void fail_writes(eddy_stream_t *s, int status)
         }
         if (r->_type != EDDY__REQ_CONNECT) mark_done(s, r, status);
     }
-    clear(s, EDDY__S_WRITE_QUEUED | EDDY__S_CAN_WRITE);
+    clear(s, EDDY__S_WRITE_QUEUED | EDDY__S_WRITE_DEFER | EDDY__S_CAN_WRITE);
     set(s, EDDY__S_WRITE_END);
     disarm_write(s);
     if (has(s, EDDY__S_NEED_DRAIN)) schedule(s);
@@ -336,18 +343,22 @@ static void do_shutdown(eddy_stream_t *s, struct eddy__stream_req *r)
     mark_done(s, r, status);
 }
 
-/* Sends a queued file with sendfile(2) until it is all out (0), the socket is full (-EAGAIN)
- * or an error. A file shorter than promised is an error (-EIO): the peer was told a length. */
-static int send_file(eddy_stream_t *s, eddy_sendfile_t *f)
+/* Sends a queued file with sendfile(2), EDDY__SEND_MAX bytes a call at most, until it is all
+ * out (0), the socket is full (-EAGAIN), *budget is spent with bytes left (FLUSH_YIELD), or an
+ * error. A file shorter than promised is an error (-EIO): the peer was told a length. */
+static int send_file(eddy_stream_t *s, eddy_sendfile_t *f, size_t *budget)
 {
     while (f->_len > 0) {
+        if (*budget == 0) return FLUSH_YIELD;
         off_t off = (off_t)f->_offset;
-        size_t n = f->_len > (1u << 30) ? (1u << 30) : (size_t)f->_len;
+        size_t n = *budget < EDDY__SEND_MAX ? *budget : EDDY__SEND_MAX;
+        if (f->_len < n) n = (size_t)f->_len;
         ssize_t sent = sendfile(s->_io._fd, f->_fd, &off, n);
         if (sent > 0) {
             f->_offset += sent;
             f->_len -= (uint64_t)sent;
             s->_write_queue_size -= (size_t)sent;
+            *budget -= (size_t)sent;
         } else if (sent == 0) {
             return -EIO;
         } else if (errno != EINTR) {
@@ -357,10 +368,43 @@ static int send_file(eddy_stream_t *s, eddy_sendfile_t *f)
     return 0;
 }
 
-/* Sends queued writes, many requests per sendmsg, until the queue is empty or the socket is
- * full; EPOLLOUT stays armed exactly while something is left. */
+/* Gathers the queued writes from q on into iov, at most IOV_BATCH buffers and `cap` bytes
+ * (the last buffer is cut short to fit); returns the buffer count and sets *want. */
+static size_t gather_iov(eddy_stream_t *s, eddy_queue_t *q, struct iovec *iov, size_t cap,
+                         size_t *want)
+{
+    size_t n = 0;
+    *want = 0;
+    for (eddy_queue_t *g = q; g != &s->_reqs && n < IOV_BATCH && *want < cap; g = g->next) {
+        if (req_of(g)->_type != EDDY__REQ_WRITE) break;
+        eddy_write_t *w = write_of(req_of(g));
+        for (unsigned i = w->_index; i < w->_nbufs && n < IOV_BATCH && *want < cap; i++) {
+            size_t len = w->_bufs[i].len < cap - *want ? w->_bufs[i].len : cap - *want;
+            iov[n].iov_base = w->_bufs[i].base;
+            iov[n].iov_len = len;
+            *want += iov[n++].iov_len;
+        }
+    }
+    return n;
+}
+
+/* The flush gave the loop back with data left: the pending phase of the next iteration goes on
+ * (stream_pending). Stopping before EAGAIN means edge-triggered epoll will not report the
+ * socket again, so the loop must remember it; until then stream_io leaves the socket's write
+ * readiness to that pending entry, so one stream moves at most one budget per flush. */
+static void flush_later(eddy_stream_t *s)
+{
+    set(s, EDDY__S_WRITE_DEFER);
+    schedule(s);
+}
+
+/* Sends queued writes, many requests per sendmsg, until the queue is empty, the socket is full
+ * or EDDY__WRITE_BUDGET bytes went out (then it goes on from the pending phase, so a fast peer
+ * cannot keep the loop from its other handles); EPOLLOUT stays armed exactly while the socket
+ * was left full with something queued. */
 static void flush(eddy_stream_t *s)
 {
+    size_t budget = EDDY__WRITE_BUDGET;
     eddy_queue_t *q = first_undone(s);
     while (q != &s->_reqs) {
         struct eddy__stream_req *r = req_of(q);
@@ -369,8 +413,16 @@ static void flush(eddy_stream_t *s)
             q = q->next;
             continue;
         }
+        if (budget == 0) {
+            flush_later(s);
+            goto out;
+        }
         if (r->_type == EDDY__REQ_SENDFILE) {
-            int err = send_file(s, eddy_container_of(r, eddy_sendfile_t, _req));
+            int err = send_file(s, eddy_container_of(r, eddy_sendfile_t, _req), &budget);
+            if (err == FLUSH_YIELD) {
+                flush_later(s);
+                goto out;
+            }
             if (err == -EAGAIN && arm_write(s) != 0) err = -ENOMEM;
             if (err == -EAGAIN) goto out;
             if (err < 0) {
@@ -382,16 +434,9 @@ static void flush(eddy_stream_t *s)
             continue;
         }
         struct iovec iov[IOV_BATCH];
-        size_t n = 0, want = 0;
-        for (eddy_queue_t *g = q; g != &s->_reqs && n < IOV_BATCH; g = g->next) {
-            if (req_of(g)->_type != EDDY__REQ_WRITE) break;
-            eddy_write_t *w = write_of(req_of(g));
-            for (unsigned i = w->_index; i < w->_nbufs && n < IOV_BATCH; i++) {
-                iov[n].iov_base = w->_bufs[i].base;
-                iov[n].iov_len = w->_bufs[i].len;
-                want += iov[n++].iov_len;
-            }
-        }
+        size_t want;
+        size_t cap = budget < EDDY__SEND_MAX ? budget : EDDY__SEND_MAX;
+        size_t n = gather_iov(s, q, iov, cap, &want);
         ssize_t sent = want == 0 ? 0 : send_iov(s->_io._fd, iov, n);
         if (sent < 0) {
             int err = errno;
@@ -401,6 +446,7 @@ static void flush(eddy_stream_t *s)
                 fail_writes(s, -ENOMEM);
             goto out;
         }
+        budget -= (size_t)sent;
         q = consume(s, q, (size_t)sent);
         if ((size_t)sent < want) {
             if (arm_write(s) != 0) fail_writes(s, -ENOMEM);
@@ -441,13 +487,32 @@ static int backpressure(eddy_stream_t *s)
     return EDDY_STREAM_FULL;
 }
 
-/* The fast path: nothing is queued, so try the socket now. Only what it leaves is copied;
- * a write it takes whole costs no allocation and completes in the next pending phase. */
+/* Copies up to IOV_BATCH of the caller's buffers into iov, cut to `cap` bytes in all (the last
+ * one is cut short to fit); returns the count and sets *want to the bytes they hold. */
+static size_t cap_iov(const eddy_buf_t *bufs, unsigned nbufs, struct iovec *iov, size_t cap,
+                      size_t *want)
+{
+    size_t n = 0;
+    *want = 0;
+    for (unsigned i = 0; i < nbufs && n < IOV_BATCH && *want < cap; i++) {
+        iov[n].iov_base = bufs[i].base;
+        iov[n].iov_len = bufs[i].len < cap - *want ? bufs[i].len : cap - *want;
+        *want += iov[n++].iov_len;
+    }
+    return n;
+}
+
+/* The fast path: nothing is queued, so try the socket now, with at most EDDY__SEND_MAX bytes
+ * (one send of a huge buffer to a fast peer would hold the loop as an uncapped sendfile does).
+ * Only what it leaves is copied; a write it takes whole costs no allocation and completes in
+ * the next pending phase. */
 static void write_now(eddy_stream_t *s, eddy_write_t *w, const eddy_buf_t *bufs, unsigned nbufs,
                       size_t total)
 {
-    unsigned n = nbufs < IOV_MAX ? nbufs : IOV_MAX;
-    ssize_t sent = total == 0 ? 0 : send_iov(s->_io._fd, (const struct iovec *)bufs, n);
+    struct iovec iov[IOV_BATCH];
+    size_t want;
+    size_t n = cap_iov(bufs, nbufs, iov, EDDY__SEND_MAX, &want);
+    ssize_t sent = want == 0 ? 0 : send_iov(s->_io._fd, iov, n);
     int err = sent < 0 ? errno : 0;
     if (sent < 0 && err != EAGAIN) {
         eddy__stream_enqueue(s, &w->_req);
@@ -462,13 +527,17 @@ static void write_now(eddy_stream_t *s, eddy_write_t *w, const eddy_buf_t *bufs,
         mark_done(s, &w->_req, 0);
         return;
     }
-    /* Partial: the rest waits for EPOLLOUT. With at most 4 buffers nothing is allocated. */
+    /* Partial: the rest waits for EPOLLOUT if the socket is full, or for the next pending
+     * phase if it took all it was offered. With at most 4 buffers nothing is allocated. */
     err = copy_bufs(w, bufs, nbufs, done);
     eddy__stream_enqueue(s, &w->_req);
     if (err == 0) {
         s->_write_queue_size += total - done;
         set(s, EDDY__S_WRITE_QUEUED);
-        err = arm_write(s);
+        if (sent >= 0 && done == want)
+            flush_later(s);
+        else
+            err = arm_write(s);
     }
     if (err != 0) /* part of the data left already; the stream cannot go on */
         fail_writes(s, err);
@@ -511,9 +580,12 @@ EDDY_EXPORT ssize_t eddy_stream_try_write(eddy_stream_t *s, const eddy_buf_t buf
     if (!has(s, EDDY__S_CAN_WRITE) || has(s, EDDY__H_CLOSING)) return eddy__stream_not_writable(s);
     if (has(s, EDDY__S_WRITE_QUEUED | EDDY__S_CONNECTING) || !is_socket(s))
         return -EAGAIN; /* writing now would overtake the queue (or the stream has no socket) */
-    if (nbufs == 0) return 0;
-    ssize_t n = send_iov(s->_io._fd, (const struct iovec *)bufs, nbufs < IOV_MAX ? nbufs : IOV_MAX);
-    return n >= 0 ? n : -errno;
+    struct iovec iov[IOV_BATCH];
+    size_t want;
+    size_t n = cap_iov(bufs, nbufs, iov, EDDY__SEND_MAX, &want);
+    if (want == 0) return 0;
+    ssize_t sent = send_iov(s->_io._fd, iov, n);
+    return sent >= 0 ? sent : -errno;
 }
 
 EDDY_EXPORT int eddy_stream_shutdown(eddy_shutdown_t *req, eddy_stream_t *s, eddy_shutdown_cb cb)
@@ -615,7 +687,9 @@ static void stream_io(eddy_loop_t *loop, eddy_io_t *io, unsigned revents)
         stream_read(s);
     }
     if (has(s, EDDY__H_CLOSING)) return;
-    if (has(s, EDDY__S_WRITE_QUEUED)) {
+    if (has(s, EDDY__S_WRITE_DEFER)) {
+        /* The pending phase goes on with this flush (flush_later): not a second budget now. */
+    } else if (has(s, EDDY__S_WRITE_QUEUED)) {
         if (revents & (EDDY__IO_WRITE | EDDY__IO_ERR)) flush(s);
     } else if (revents & EDDY__IO_WRITE) {
         disarm_write(s);
@@ -721,6 +795,11 @@ static void stream_pending(eddy_loop_t *loop, eddy_pending_t *p)
         if (vt->pending) vt->pending(s);
         return;
     }
+    if (has(s, EDDY__S_WRITE_DEFER)) {
+        /* A flush that spent its budget goes on (flush_later); it runs no user callback. */
+        clear(s, EDDY__S_WRITE_DEFER);
+        if (has(s, EDDY__S_WRITE_QUEUED)) flush(s);
+    }
     if (has(s, EDDY__S_READ_DEFER)) {
         clear(s, EDDY__S_READ_DEFER);
         if (has(s, EDDY__S_READABLE)) stream_read(s);
@@ -745,8 +824,8 @@ static void stream_close(eddy_handle_t *h)
     }
     if (has(s, EDDY__S_LISTENING)) eddy__stream_close_listener(s);
     clear(s, EDDY__S_READING | EDDY__S_READABLE | EDDY__S_CAN_READ | EDDY__S_CAN_WRITE |
-                 EDDY__S_CONNECTING | EDDY__S_WRITE_QUEUED | EDDY__S_NEED_DRAIN |
-                 EDDY__S_READ_DEFER | EDDY__S_ACCEPT_PAUSED);
+                 EDDY__S_CONNECTING | EDDY__S_WRITE_QUEUED | EDDY__S_WRITE_DEFER |
+                 EDDY__S_NEED_DRAIN | EDDY__S_READ_DEFER | EDDY__S_ACCEPT_PAUSED);
 }
 
 /* In the close phase, before the user's close callback: every request still queued gets its

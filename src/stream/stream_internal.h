@@ -32,8 +32,18 @@ enum {
     EDDY__S_PIPE_DST = EDDY__H_TYPE_BITS << 16, /* _pipe_dst (not _drain_cb) is set */
     EDDY__S_TYPE1 = EDDY__H_TYPE_BITS << 17,    /* free for a non-socket stream type */
     EDDY__S_TYPE2 = EDDY__H_TYPE_BITS << 18,
-    EDDY__S_TYPE3 = EDDY__H_TYPE_BITS << 19
+    EDDY__S_TYPE3 = EDDY__H_TYPE_BITS << 19,
+    EDDY__S_WRITE_DEFER = EDDY__H_TYPE_BITS << 20 /* a socket's flush spent its budget: the
+                                                     pending phase goes on with it */
 };
+
+/* Fairness of a socket's write path (stream.c). One sendfile(2) or sendmsg(2) asks for at most
+ * EDDY__SEND_MAX bytes (nginx's sendfile_max_chunk), and one flush of one stream sends at most
+ * EDDY__WRITE_BUDGET bytes before it gives the loop back; the rest goes out from the next
+ * pending phase (EDDY__S_WRITE_DEFER). On loopback an uncapped sendfile moved 300-430 MiB in
+ * one call and held the loop for 50-100 ms, starving every other connection. */
+#define EDDY__SEND_MAX (2u << 20)
+#define EDDY__WRITE_BUDGET (2u << 20)
 
 /* Request types and states (struct eddy__stream_req). */
 enum { EDDY__REQ_CONNECT = 1, EDDY__REQ_WRITE, EDDY__REQ_SHUTDOWN, EDDY__REQ_SENDFILE };

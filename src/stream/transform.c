@@ -212,6 +212,21 @@ static void t_close(eddy_stream_t *s)
     op_free(op);
 }
 
+/* The options' class: 0 is the default (CPU), as every zero option is; since EDDY_WORK_FS is 0
+ * too, class FS is asked for with the distinct EDDY_TRANSFORM_WORK_FS. */
+static int work_class_of(const eddy_transform_opts_t *o, eddy_work_class *cls)
+{
+    if (o->work_class == EDDY_TRANSFORM_WORK_FS)
+        *cls = EDDY_WORK_FS;
+    else if (o->work_class == 0)
+        *cls = EDDY_WORK_CPU;
+    else if ((unsigned)o->work_class < EDDY_WORK_CLASSES)
+        *cls = o->work_class;
+    else
+        return -EINVAL;
+    return 0;
+}
+
 EDDY_EXPORT int eddy_transform_init(eddy_loop_t *loop, eddy_transform_t *t, eddy_transform_fn fn,
                                     void *state, eddy_transform_free_fn free_state,
                                     const eddy_transform_opts_t *opts)
@@ -221,7 +236,9 @@ EDDY_EXPORT int eddy_transform_init(eddy_loop_t *loop, eddy_transform_t *t, eddy
     if (opts) o = *opts;
     size_t out = o.chunk_size ? o.chunk_size : 64 * 1024;
     size_t in = o.input_max ? o.input_max : 64 * 1024;
-    if ((unsigned)o.work_class >= EDDY_WORK_CLASSES) return -EINVAL;
+    eddy_work_class cls;
+    int err = work_class_of(&o, &cls);
+    if (err) return err;
     struct eddy__transform_op *op = malloc(sizeof *op + out + in);
     if (op == NULL) return -ENOMEM;
     memset(op, 0, sizeof *op);
@@ -238,7 +255,7 @@ EDDY_EXPORT int eddy_transform_init(eddy_loop_t *loop, eddy_transform_t *t, eddy
     t->_fn = fn;
     t->_free = free_state;
     t->_state = state;
-    t->_class = (uint8_t)(opts && opts->work_class ? opts->work_class : EDDY_WORK_CPU);
+    t->_class = (uint8_t)cls;
     if (o.high_water_mark) eddy_stream_set_high_water_mark(&t->stream, o.high_water_mark);
     return 0;
 }
