@@ -12,6 +12,8 @@
 
 #include "eddy.h"
 
+#include <openssl/evp.h>
+
 /* ---- helpers -------------------------------------------------------------------------------- */
 
 static size_t unhex(const char *hex, unsigned char *out, size_t out_size)
@@ -91,6 +93,45 @@ static void test_pbkdf2_rfc6070(void)
     pbkdf2_sync("sha1", "passwordPASSWORDpassword", 24, "saltSALTsaltSALTsaltSALTsaltSALTsalt", 36,
                 4096, 25, "3d2eec4fe41c849b80c8d83662c0e44a8b291a964cf2f07038");
     pbkdf2_sync("sha1", "pass\0word", 9, "sa\0lt", 5, 4096, 16, "56fa6aa75548099dcc37d7f03425e0c3");
+}
+
+/* eddy's PBKDF2 runs on the hash's compression function for SHA-1/256/512 (src/crypto/
+ * pbkdf2.c): it must equal OpenSSL's own PKCS5_PBKDF2_HMAC at every edge of its blocks: keys
+ * shorter, equal to and longer than the hash block (hashed first), empty password and salt,
+ * one iteration, and key lengths around the digest size. sha384 goes the EVP way: also equal. */
+static void test_pbkdf2_matches_openssl(void)
+{
+    const char *digests[] = {"sha1", "sha256", "sha512", "sha384"};
+    const size_t pw_lens[] = {0, 1, 20, 63, 64, 65, 127, 128, 129, 300};
+    const size_t salt_lens[] = {0, 4, 55, 56, 64, 119, 128, 200};
+    const unsigned iters[] = {1, 2, 3, 1000};
+    const size_t key_lens[] = {1, 19, 20, 21, 32, 33, 64, 65, 129};
+    unsigned char pw[300], salt[200];
+    for (size_t i = 0; i < sizeof pw; i++)
+        pw[i] = (unsigned char)(i * 7 + 1);
+    for (size_t i = 0; i < sizeof salt; i++)
+        salt[i] = (unsigned char)(i * 13 + 5);
+    int cases = 0;
+    for (size_t d = 0; d < 4; d++) {
+        const EVP_MD *md = EVP_get_digestbyname(digests[d]);
+        CHECK(md != NULL);
+        for (size_t a = 0; a < 10; a++) {
+            for (size_t b = 0; b < 8; b++) {
+                unsigned iter = iters[(a + b) % 4];
+                size_t keylen = key_lens[(a * 3 + b + d) % 9];
+                unsigned char want[129], got[129];
+                CHECK(PKCS5_PBKDF2_HMAC((const char *)pw, (int)pw_lens[a], salt, (int)salt_lens[b],
+                                        (int)iter, md, (int)keylen, want) == 1);
+                eddy_crypto_t req;
+                CHECK_EQ(eddy_crypto_pbkdf2(NULL, &req, digests[d], pw, pw_lens[a], salt,
+                                            salt_lens[b], iter, got, keylen, NULL),
+                         0);
+                CHECK(memcmp(want, got, keylen) == 0);
+                cases++;
+            }
+        }
+    }
+    CHECK_EQ(cases, 4 * 10 * 8);
 }
 
 static void test_scrypt_rfc7914(void)
@@ -486,6 +527,7 @@ static void test_timing_safe_equal(void)
 
 const test_case_t test_cases[] = {
     {"pbkdf2_rfc6070", test_pbkdf2_rfc6070},
+    {"pbkdf2_matches_openssl", test_pbkdf2_matches_openssl},
     {"scrypt_rfc7914", test_scrypt_rfc7914},
     {"hkdf_rfc5869", test_hkdf_rfc5869},
     {"hash_vectors", test_hash_vectors},

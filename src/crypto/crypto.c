@@ -126,6 +126,9 @@ static int kdf_derive(eddy_crypto_t *req, const char *kdf_name, const OSSL_PARAM
 
 static int do_pbkdf2(eddy_crypto_t *req)
 {
+    if (eddy__pbkdf2_fast(req->_md, input(req, 0), req->_in_len[0], input(req, 1),
+                          req->_in_len[1], req->_iterations, req->out, req->out_len) == 0)
+        return 0;
     unsigned iterations = req->_iterations;
     int pkcs5 = 1; /* RFC 8018 bounds, not SP 800-132's minimums (as PKCS5_PBKDF2_HMAC) */
     OSSL_PARAM params[] = {
