@@ -25,6 +25,8 @@ bench:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DEDDY_BENCH=ON >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 	bash bench/run_all.sh $(BUILD)
+	bash bench/serve_file.sh $(BUILD)
+	bash bench/http/run.sh $(BUILD) all
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz

@@ -43,13 +43,14 @@ static uint64_t e_srv_rx, e_cli_rx;
 
 static void e_write_cb(eddy_write_t *req, int status)
 {
-    (void)req;
     if (status < 0) {
         fprintf(stderr, "eddy write: %s\n", eddy_strerror(status));
         exit(1);
     }
-    if (g_mode == 1)
-        g_count++;
+    /* The writes mode ends when every byte arrived and every write callback ran, in whichever
+     * order the two finish: the last callbacks may come after the last read. */
+    if (g_mode == 1 && ++g_count == g_target && g_total == (uint64_t)g_target * MSG)
+        eddy_stop(req->handle->handle.loop);
 }
 
 static void e_send(eddy_tcp_t *t, int side)
@@ -171,13 +172,12 @@ static void u_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void u_write_cb(uv_write_t *req, int status)
 {
-    (void)req;
     if (status < 0) {
         fprintf(stderr, "libuv write: %s\n", uv_strerror(status));
         exit(1);
     }
-    if (g_mode == 1)
-        g_count++;
+    if (g_mode == 1 && ++g_count == g_target && g_total == (uint64_t)g_target * MSG)
+        uv_stop(req->handle->loop);
 }
 
 static void u_send(uv_tcp_t *t, int side)

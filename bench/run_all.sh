@@ -15,7 +15,7 @@ if [ ! -d "$dir" ]; then
 fi
 echo "eddy benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r), libuv $(pkg-config --modversion libuv 2>/dev/null || echo '?')"
 status=0
-for prog in ${BENCH_PROGRAMS:-bench_timers bench_loop bench_pool bench_tcp bench_idle_conns bench_pbkdf2}; do
+for prog in ${BENCH_PROGRAMS:-bench_timers bench_loop bench_pool bench_tcp bench_idle_conns bench_fs bench_pbkdf2}; do
     exe="$dir/$prog"
     if [ ! -x "$exe" ]; then
         echo "== $prog: not built, skipped"
