@@ -30,19 +30,6 @@ static void note(char c)
     order[order_len] = 0;
 }
 
-static void close_walk_cb(eddy_handle_t *h, void *arg)
-{
-    if (!eddy_is_closing(h))
-        eddy_close(h, NULL);
-}
-
-/* Closes whatever the test left open, then requires the loop to close cleanly. */
-static void finish(eddy_loop_t *loop)
-{
-    eddy_walk(loop, close_walk_cb, NULL);
-    CHECK(eddy_run(loop, EDDY_RUN_DEFAULT) == 0);
-    CHECK_EQ(eddy_loop_close(loop), 0);
-}
 
 static void empty_loop_returns(void)
 {
@@ -118,7 +105,7 @@ static void phase_order(void)
     eddy_run(&loop, EDDY_RUN_ONCE);
     if (strcmp(order, "TWIPRCKX") != 0) fprintf(stderr, "order: %s\n", order);
     CHECK(strcmp(order, "TWIPRCKX") == 0);
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* From an I/O callback (the poll phase), an immediate always runs before a 0 ms timer. */
@@ -146,7 +133,7 @@ static void immediate_before_timer_from_io(void)
         eddy_async_send(&io_async);
         eddy_run(&loop, EDDY_RUN_DEFAULT);
         CHECK(strcmp(order, "IT") == 0);
-        finish(&loop);
+        test_finish_loop(&loop);
     }
 }
 
@@ -172,7 +159,7 @@ static void immediate_in_immediate_runs_next_iteration(void)
     eddy_run(&loop, EDDY_RUN_DEFAULT);
     CHECK(nest_a_iter >= 1);
     CHECK_EQ(nest_b_iter, nest_a_iter + 1);
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* eddy_immediate_stop (clearImmediate) before the check phase: the callback never runs. */
@@ -193,7 +180,7 @@ static void immediate_stop_cancels(void)
     eddy_run(&loop, EDDY_RUN_DEFAULT);
     CHECK_EQ(clr_b_ran, 0);
     CHECK(!eddy_is_active(&clr_b.handle));
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* An unref'd active handle does not keep the loop alive; ref brings it back. */
@@ -217,7 +204,7 @@ static void unref_lets_loop_exit(void)
     eddy_unref(&t.handle);
     eddy_unref(&t.handle); /* idempotent */
     CHECK(!eddy_loop_alive(&loop));
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* ref/unref on the hooks and on immediates, as on timers above. The pattern, for a handle h that
@@ -254,7 +241,7 @@ static void check_ref_unref(eddy_loop_t *loop, eddy_handle_t *h)
     CHECK_EQ(eddy_run(loop, EDDY_RUN_DEFAULT), 0);
     CHECK(ru_stopped); /* DEFAULT waited for the stopper: h kept it running */
     eddy_close(&ru_stopper.handle, NULL);
-    finish(loop);
+    test_finish_loop(loop);
 }
 
 static void ref_unref_hooks(void)
@@ -297,7 +284,7 @@ static void ref_unref_immediate(void)
     CHECK_EQ(eddy_run(&loop, EDDY_RUN_DEFAULT), 0);
     CHECK_EQ(ru_imm_runs, 1);
     CHECK(!eddy_is_active(&imm.handle));
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* eddy_loop_close refuses while a handle lives, and succeeds once it is closed. */
@@ -333,7 +320,7 @@ static void stop_returns(void)
     CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) != 0);
     CHECK(eddy_is_active(&t.handle));
     CHECK(eddy_run(&loop, EDDY_RUN_DEFAULT) != 0); /* the flag was reset: it runs again */
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* NOWAIT never blocks even with a long timer; ONCE blocks until the timer and runs it. */
@@ -354,7 +341,7 @@ static void run_modes(void)
     CHECK_EQ(eddy_run(&loop, EDDY_RUN_ONCE), 0);
     CHECK_EQ(once_fired, 1);
     CHECK(eddy_hrtime() - t0 >= 28000000ull); /* 30 ms from a loop time truncated to ms */
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* eddy_walk sees every handle not yet fully closed, including closing ones. */
@@ -379,7 +366,7 @@ static void walk_sees_handles(void)
     CHECK_EQ(n[EDDY_HANDLE_TIMER], 2);
     CHECK_EQ(n[EDDY_HANDLE_IDLE], 1);
     CHECK(strcmp(eddy_handle_type_name(EDDY_HANDLE_IDLE), "idle") == 0);
-    finish(&loop);
+    test_finish_loop(&loop);
     memset(n, 0, sizeof n);
 }
 
@@ -411,7 +398,7 @@ static void hooks_stop_each_other(void)
     eddy_run(&loop, EDDY_RUN_DEFAULT);
     CHECK(hk_a_runs >= 1);
     CHECK_EQ(hk_b_runs, 0);
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 static eddy_idle_t idl;
@@ -437,7 +424,7 @@ static void idle_spins_without_blocking(void)
     CHECK(eddy_hrtime() - t0 < 2000000000ull);
     eddy_idle_stop(&idl);
     CHECK(!eddy_is_active(&idl.handle));
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* Time is cached per iteration and moves forward on update. */

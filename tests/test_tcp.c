@@ -110,6 +110,19 @@ static void start_server(eddy_tcp_t *server, int family, eddy_connection_cb cb,
     CHECK(eddy_tcp_getsockname(server, (struct sockaddr *)addr, &len) == 0);
 }
 
+/* A plain listening socket on a free loopback port, for peers eddy does not manage. */
+static int raw_listen(int backlog, struct sockaddr_storage *addr)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(lfd >= 0);
+    make_addr(addr, AF_INET, 0);
+    CHECK(bind(lfd, (struct sockaddr *)addr, sizeof(struct sockaddr_in)) == 0);
+    CHECK(listen(lfd, backlog) == 0);
+    socklen_t len = sizeof *addr;
+    CHECK(getsockname(lfd, (struct sockaddr *)addr, &len) == 0);
+    return lfd;
+}
+
 /* A plain blocking client socket, for peers that misbehave on purpose. */
 static int raw_connect(const struct sockaddr_storage *addr)
 {
@@ -789,13 +802,8 @@ static void test_connect_timeout(void)
 {
     begin();
     memset(&cf, 0, sizeof cf);
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_storage addr;
-    make_addr(&addr, AF_INET, 0);
-    CHECK(bind(lfd, (struct sockaddr *)&addr, sizeof(struct sockaddr_in)) == 0);
-    CHECK(listen(lfd, 0) == 0);
-    socklen_t len = sizeof addr;
-    CHECK(getsockname(lfd, (struct sockaddr *)&addr, &len) == 0);
+    int lfd = raw_listen(0, &addr);
     int fillers[2];
     for (int i = 0; i < 2; i++) {
         fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -851,13 +859,8 @@ static void test_close_while_connecting(void)
 {
     begin();
     cc_n = 0;
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_storage addr;
-    make_addr(&addr, AF_INET, 0);
-    CHECK(bind(lfd, (struct sockaddr *)&addr, sizeof(struct sockaddr_in)) == 0);
-    CHECK(listen(lfd, 0) == 0);
-    socklen_t len = sizeof addr;
-    CHECK(getsockname(lfd, (struct sockaddr *)&addr, &len) == 0);
+    int lfd = raw_listen(0, &addr);
     int fillers[2];
     for (int i = 0; i < 2; i++) {
         fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1480,13 +1483,8 @@ static void test_tcp_open(void)
 {
     begin();
     memset(&op, 0, sizeof op);
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_storage addr;
-    make_addr(&addr, AF_INET, 0);
-    CHECK(bind(lfd, (struct sockaddr *)&addr, sizeof(struct sockaddr_in)) == 0);
-    CHECK(listen(lfd, 1) == 0);
-    socklen_t len = sizeof addr;
-    CHECK(getsockname(lfd, (struct sockaddr *)&addr, &len) == 0);
+    int lfd = raw_listen(1, &addr);
     int c = raw_connect(&addr);
     int s = accept(lfd, NULL, NULL);
     CHECK(s >= 0);
@@ -1582,13 +1580,8 @@ static void test_connected_ref_unref(void)
 {
     begin();
     memset(&ru, 0, sizeof ru);
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_storage addr;
-    make_addr(&addr, AF_INET, 0);
-    CHECK(bind(lfd, (struct sockaddr *)&addr, sizeof(struct sockaddr_in)) == 0);
-    CHECK(listen(lfd, 1) == 0);
-    socklen_t len = sizeof addr;
-    CHECK(getsockname(lfd, (struct sockaddr *)&addr, &len) == 0);
+    int lfd = raw_listen(1, &addr);
     ru.peer = raw_connect(&addr);
     int fd = accept(lfd, NULL, NULL);
     CHECK(fd >= 0);

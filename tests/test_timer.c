@@ -3,18 +3,6 @@
 
 #include <eddy.h>
 
-static void close_walk_cb(eddy_handle_t *h, void *arg)
-{
-    if (!eddy_is_closing(h))
-        eddy_close(h, NULL);
-}
-
-static void finish(eddy_loop_t *loop)
-{
-    eddy_walk(loop, close_walk_cb, NULL);
-    CHECK_EQ(eddy_run(loop, EDDY_RUN_DEFAULT), 0);
-    CHECK_EQ(eddy_loop_close(loop), 0);
-}
 
 static int fired;
 static uint64_t fired_at;
@@ -38,7 +26,7 @@ static void one_shot_fires_once_after_timeout(void)
     CHECK(fired_at >= start + 25);
     CHECK(!eddy_is_active(&t.handle));
     CHECK_EQ(eddy_timer_get_due_in(&t), 0);
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 static int rep_count;
@@ -69,7 +57,7 @@ static void repeat_until_stopped(void)
     for (int i = 1; i < 5; i++)
         CHECK(rep_at[i] >= rep_at[i - 1] + 2);
     CHECK(eddy_hrtime() - t0 > 9000000ull); /* four whole periods and more than 1 ms */
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* Timers due at the same time run in the order they were started, including restarts. */
@@ -96,7 +84,7 @@ static void equal_due_runs_in_start_order(void)
     int expect[16] = {5, 9, 0, 15, 1, 12, 7, 2, 14, 4, 11, 6, 13, 8, 10, 3};
     for (int i = 0; i < 16; i++)
         CHECK_EQ(eq_order[i], expect[i]);
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* A timer due in the same phase but stopped by an earlier callback never fires. */
@@ -115,7 +103,7 @@ static void stopped_in_same_phase_never_fires(void)
     eddy_timer_start(&st_b, st_b_cb, 5, 0);
     eddy_run(&loop, EDDY_RUN_DEFAULT);
     CHECK_EQ(st_b_fired, 0);
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* A 0 ms timer started inside a timer callback runs in a later timers phase, not this one. */
@@ -143,7 +131,7 @@ static void started_in_phase_runs_later(void)
     eddy_timer_start(&in_a, in_a_cb, 0, 0);
     eddy_run(&loop, EDDY_RUN_DEFAULT);
     CHECK(in_b_iter > in_a_iter);
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* A repeating timer re-armed during the timers phase does not run twice in that phase. */
@@ -171,7 +159,7 @@ static void repeat_runs_once_per_phase(void)
     eddy_run(&loop, EDDY_RUN_DEFAULT);
     CHECK_EQ(zr_count, 3);
     CHECK(zr_iters[1] > zr_iters[0] && zr_iters[2] > zr_iters[1]);
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 static void again_restarts_repeat(void)
@@ -189,7 +177,7 @@ static void again_restarts_repeat(void)
     eddy_timer_stop(&t); /* idempotent */
     CHECK(!eddy_is_active(&t.handle));
     CHECK_EQ(eddy_timer_start(&t, NULL, 1, 0), -EINVAL);
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 /* Random starts, restarts and stops: every timer that should fire fires once, in due order. */
@@ -240,7 +228,7 @@ static void heap_random_churn(void)
     }
     CHECK_EQ(total, CHURN - stopped);
     CHECK(churn_order_ok);
-    finish(&loop);
+    test_finish_loop(&loop);
 }
 
 static void close_stops_timer(void)
