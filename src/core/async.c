@@ -19,7 +19,6 @@
 #include "core/internal.h"
 
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #define SPIN_NS 20000u
@@ -38,24 +37,17 @@ static bool work_arrived(eddy_loop_t *loop)
     return atomic_load(&loop->_work_done) != NULL || atomic_load(&loop->_async_pending) != 0;
 }
 
-static uint64_t spin_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Polls for completions for up to SPIN_NS; true if something arrived. */
 static bool spin_for_work(eddy_loop_t *loop)
 {
-    uint64_t deadline = spin_now_ns() + SPIN_NS;
+    uint64_t deadline = eddy_hrtime() + SPIN_NS;
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(&loop->_work_done, memory_order_relaxed) != NULL)
             return true;
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
-        if ((i & 31) == 0 && spin_now_ns() >= deadline)
+        if ((i & 31) == 0 && eddy_hrtime() >= deadline)
             return false;
     }
 }

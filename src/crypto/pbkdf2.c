@@ -163,13 +163,10 @@ static void derive_block(const hash_ops *h, const hctx *ipad, const hctx *opad,
     h->final(&c, outer); /* the inner digest, padded below */
     c = *opad;
     h->update(&c, outer, h->size);
-    h->final(&c, inner); /* U_1 */
-    memcpy(t, inner, h->size);
+    h->final(&c, t); /* U_1 */
     make_padded(h, outer);
-    unsigned char keep[64];
-    memcpy(keep, inner, h->size);
     make_padded(h, inner);
-    memcpy(inner, keep, h->size);
+    memcpy(inner, t, h->size);
     for (unsigned j = 1; j < iter; j++) {
         h->set_state(&c, ipad);
         h->transform(&c, inner);   /* HMAC's inner hash of U_{j-1} */
@@ -188,7 +185,6 @@ static void derive_block(const hash_ops *h, const hctx *ipad, const hctx *opad,
     OPENSSL_cleanse(&c, sizeof c);
     OPENSSL_cleanse(inner, sizeof inner);
     OPENSSL_cleanse(outer, sizeof outer);
-    OPENSSL_cleanse(keep, sizeof keep);
 }
 
 int eddy__pbkdf2_fast(const EVP_MD *md, const unsigned char *pw, size_t pw_len,

@@ -213,18 +213,15 @@ static void send_continue(xchg_t *x)
 EDDY_EXPORT int eddy_http_res_write_continue(eddy_http_res_t *res)
 {
     xchg_t *x = eddy__http_xchg(res);
-    conn_t *c = x->conn;
-    if (x->flags & X_ORPHAN)
-        return c->error ? c->error : -EPIPE;
-    if (c->flags & C_CLOSED)
-        return c->error;
+    int err = eddy__http_xchg_status(x);
+    if (err)
+        return err;
     if (!awaits_continue(x))
         return -EINVAL;
     if (x->flags & (X_CONTINUE | X_HEAD_SENT | X_HEAD_OUT | X_ENDED))
         return -EALREADY;
     send_continue(x);
-    if (!(c->flags & (C_PROCESSING | C_CLOSED)))
-        eddy__http_conn_flush(c); /* outside the read path, output leaves now */
+    eddy__http_xchg_flush_now(x);
     return 0;
 }
 

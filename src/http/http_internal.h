@@ -140,6 +140,11 @@ int eddy__http_reject(conn_t *c, int status);
 
 /* response.c */
 void eddy__http_xchg_output(xchg_t *x, const char *data, size_t len);
+/* Outside the read path, sends what the exchange's API call produced (the read path flushes
+ * once at its end instead). */
+void eddy__http_xchg_flush_now(xchg_t *x);
+/* 0 while the exchange's connection can take output, else the error to report. */
+int eddy__http_xchg_status(const xchg_t *x);
 void eddy__http_conn_flush(conn_t *c);
 void eddy__http_conn_send_raw(conn_t *c, const char *data, size_t len);
 void eddy__http_xchg_finished(xchg_t *x);

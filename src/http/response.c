@@ -109,7 +109,9 @@ static bool locked(const xchg_t *x)
     return (x->flags & (X_HEAD_SENT | X_ENDED)) != 0;
 }
 
-static int add_header(xchg_t *x, const char *name, size_t nl, const char *value, size_t vl)
+/* bit: special_bit(name, nl), which the callers have already worked out. */
+static int add_header(xchg_t *x, const char *name, size_t nl, const char *value, size_t vl,
+                      unsigned bit)
 {
     if (hdrs_reserve(x, nl + vl + 4) != 0)
         return -ENOMEM;
@@ -119,13 +121,12 @@ static int add_header(xchg_t *x, const char *name, size_t nl, const char *value,
     memcpy(p + nl + 2, value, vl);
     memcpy(p + nl + 2 + vl, "\r\n", 2);
     x->hdrs_len += (uint32_t)(nl + vl + 4);
-    x->hmask |= special_bit(name, nl);
+    x->hmask |= bit;
     return 0;
 }
 
-static void remove_header(xchg_t *x, const char *name, size_t nl)
+static void remove_header(xchg_t *x, const char *name, size_t nl, unsigned bit)
 {
-    unsigned bit = special_bit(name, nl);
     if ((bit && !(x->hmask & bit)) || x->hdrs_len == 0)
         return;
     long off;
@@ -148,9 +149,10 @@ static int put_header(eddy_http_res_t *res, const char *name, const char *value,
     size_t nl = name_len(name), vl = value_len(value);
     if (nl == 0 || vl == SIZE_MAX)
         return -EINVAL;
+    unsigned bit = special_bit(name, nl);
     if (replace)
-        remove_header(x, name, nl);
-    return add_header(x, name, nl, value, vl);
+        remove_header(x, name, nl, bit);
+    return add_header(x, name, nl, value, vl, bit);
 }
 
 EDDY_EXPORT int eddy_http_res_add_header(eddy_http_res_t *res, const char *name, const char *value)
@@ -163,7 +165,8 @@ EDDY_EXPORT int eddy_http_res_remove_header(eddy_http_res_t *res, const char *na
     xchg_t *x = eddy__http_xchg(res);
     if (locked(x))
         return -EALREADY;
-    remove_header(x, name, strlen(name));
+    size_t nl = strlen(name);
+    remove_header(x, name, nl, special_bit(name, nl));
     return 0;
 }
 
@@ -357,7 +360,7 @@ void eddy__http_xchg_output(xchg_t *x, const char *data, size_t len)
 }
 
 /* Outside the read path, output leaves when the API call that made it returns. */
-static void flush_now(xchg_t *x)
+void eddy__http_xchg_flush_now(xchg_t *x)
 {
     conn_t *c = x->conn;
     if (!(x->flags & X_ORPHAN) && !(c->flags & (C_PROCESSING | C_CLOSED)))
@@ -526,7 +529,7 @@ static void send_body(xchg_t *x, const void *data, size_t len)
     }
 }
 
-static int conn_status(const xchg_t *x)
+int eddy__http_xchg_status(const xchg_t *x)
 {
     if (x->flags & X_ORPHAN)
         return x->conn->error ? x->conn->error : -EPIPE;
@@ -554,15 +557,15 @@ EDDY_EXPORT int eddy_http_res_write(eddy_http_res_t *res, const void *data, size
     xchg_t *x = eddy__http_xchg(res);
     if (x->flags & X_ENDED)
         return -EINVAL;
-    int err = conn_status(x);
+    int err = eddy__http_xchg_status(x);
     if (err)
         return err;
     if (!(x->flags & X_HEAD_OUT))
         send_head(x, false, 0);
     send_body(x, data, len);
-    flush_now(x);
+    eddy__http_xchg_flush_now(x);
     conn_t *c = x->conn;
-    if ((err = conn_status(x)) != 0)
+    if ((err = eddy__http_xchg_status(x)) != 0)
         return err;
     bool full = (c->flags & R_BACKPRESSURE) || x->held_len >= EDDY_STREAM_HWM_DEFAULT ||
                 eddy_stream_write_queue_size(&c->s.stream) >=
@@ -575,7 +578,7 @@ EDDY_EXPORT int eddy_http_res_end(eddy_http_res_t *res, const void *data, size_t
     xchg_t *x = eddy__http_xchg(res);
     assert(!(x->flags & X_ENDED) && "eddy_http_res_end called twice");
     if (x->res_stream) eddy__http_res_stream_detach(x);
-    int err = conn_status(x);
+    int err = eddy__http_xchg_status(x);
     if (!err) {
         if (!(x->flags & X_HEAD_OUT))
             send_head(x, true, len);
@@ -703,7 +706,7 @@ int eddy__http_res_sendfile(eddy_http_res_t *res, struct eddy__http_sendfile *sf
     snprintf(len, sizeof len, "%llu", (unsigned long long)sf->len);
     eddy_http_res_remove_header(res, "Transfer-Encoding");
     eddy_http_res_set_header(res, "Content-Length", len);
-    int err = conn_status(x);
+    int err = eddy__http_xchg_status(x);
     if (err || (x->flags & X_NO_BODY) || sf->len == 0 || res->status == 304 ||
         res->status == 204) {
         int e = eddy_http_res_end(res, NULL, 0);
@@ -734,7 +737,7 @@ EDDY_EXPORT int eddy_http_res_detach(eddy_http_res_t *res)
 {
     xchg_t *x = eddy__http_xchg(res);
     conn_t *c = x->conn;
-    int err = conn_status(x);
+    int err = eddy__http_xchg_status(x);
     if (err)
         return err;
     int fd = dup(c->s.stream._io._fd);
